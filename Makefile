@@ -1,0 +1,79 @@
+# Two commands matter: `make up` (the local stack against a moto emulator) and `make test`.
+# Everything else is a building block of those two or a convenience for one test layer.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PYTHON      := $(VENV)/bin/python
+STACK       ?= local
+MOTO_PORT   := 5050
+MOTO_DIR    := .moto
+# The local stack keeps its state in the project, never in a shared backend.
+LOCAL_BACKEND := file://$(CURDIR)/.pulumi-state
+export PULUMI_CONFIG_PASSPHRASE ?= local-only-passphrase
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.runtime-installed: requirements.txt
+	@[ -x $(PYTHON) ] || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q -r requirements.txt
+	@touch $@
+
+.PHONY: check-tools
+check-tools:
+	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/install/, e.g. 'brew install pulumi/tap/pulumi' or 'curl -fsSL https://get.pulumi.com | sh'), then run 'make up' again." >&2; exit 1; }
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "error: no Docker engine answers. The local stack builds the sandbox image; install and start Docker (Docker Desktop, or 'sudo systemctl start docker'), then run 'make up' again." >&2; exit 1; }
+
+.PHONY: emulator-start
+emulator-start: $(VENV)/.runtime-installed ## Start moto (S3, IAM, Secrets Manager) on 127.0.0.1:5050
+	@$(PYTHON) -m pip install -q 'moto[server]==5.2.5'
+	@mkdir -p $(MOTO_DIR)
+	@if [ -f $(MOTO_DIR)/pid ] && kill -0 "$$(cat $(MOTO_DIR)/pid)" 2>/dev/null; then \
+	  echo "moto already running on 127.0.0.1:$(MOTO_PORT)"; \
+	else \
+	  nohup $(PYTHON) -m moto.server -H 127.0.0.1 -p $(MOTO_PORT) > $(MOTO_DIR)/moto.log 2>&1 & echo $$! > $(MOTO_DIR)/pid; \
+	  for _ in $$(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:$(MOTO_PORT)/moto-api/data.json && exit 0; sleep 0.2; done; \
+	  echo "error: moto did not answer on 127.0.0.1:$(MOTO_PORT); see $(MOTO_DIR)/moto.log (is the port taken?)" >&2; exit 1; \
+	fi
+
+.PHONY: emulator-stop
+emulator-stop: ## Stop the local moto (its data is in memory and goes with it)
+	@if [ -f $(MOTO_DIR)/pid ]; then kill "$$(cat $(MOTO_DIR)/pid)" 2>/dev/null || true; rm -f $(MOTO_DIR)/pid; fi
+
+.PHONY: up
+up: check-tools $(VENV)/.runtime-installed emulator-start ## Run the local stack: venv, emulator, pulumi up --stack local
+	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi stack select --create local
+	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi up --stack local --yes
+
+.PHONY: preview
+preview: check-tools $(VENV)/.runtime-installed emulator-start ## Preview the local stack with a diff
+	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi stack select --create local
+	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi preview --stack local --diff
+
+.PHONY: down
+down: check-tools ## Destroy the local stack, then stop the emulator
+	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi destroy --stack local --yes
+	$(MAKE) emulator-stop
+
+.PHONY: deps
+deps: ## Install the test dependencies (apt packages and virtualenvs)
+	bash .ci/install-test-deps.sh
+
+.PHONY: test
+test: deps ## Run every test layer and linter (what CI runs)
+	$(PYTHON) -m pytest
+
+.PHONY: test-unit
+test-unit: deps ## Unit tests only: mocks, pure functions, linters
+	$(PYTHON) -m pytest tests/unit
+
+.PHONY: test-integration
+test-integration: deps ## Integration tests only: moto, FUSE, podman, compose
+	$(PYTHON) -m pytest tests/integration
+
+.PHONY: bench
+bench: deps ## Run the benchmarks (mount throughput, image rotation) and print their tables
+	$(PYTHON) benchmarks/mount_throughput.py
+	$(PYTHON) benchmarks/image_rotation.py

@@ -1,0 +1,64 @@
+"""E2B sandbox stack: settings, then components, then the outputs CI reads.
+
+One bucket per environment, shared by the E2B sandboxes (through a FUSE mount) and the agent
+backend; an IAM identity that can use only that bucket; its key in Secrets Manager.
+"""
+
+import pulumi
+
+from components.credentials import SandboxCredentials, SandboxCredentialsArgs
+from components.identity import SandboxIdentity, SandboxIdentityArgs
+from components.settings import settings_from_pulumi
+from components.storage import SandboxBucket, SandboxBucketArgs
+
+# Settings: validated before any resource is declared.
+settings = settings_from_pulumi()
+
+# Components.
+storage = SandboxBucket(
+    f"{settings.name}-files",
+    SandboxBucketArgs(
+        bucket_name_prefix=settings.bucket_name_prefix,
+        noncurrent_version_days=settings.noncurrent_version_days,
+        kms_key_arn=settings.kms_key_arn,
+        force_destroy=settings.force_destroy,
+        protected=settings.protected,
+        tags=settings.tags,
+    ),
+)
+identity = SandboxIdentity(
+    f"{settings.name}-sandbox",
+    SandboxIdentityArgs(
+        bucket_arn=storage.bucket_arn,
+        iam_path=settings.iam_path,
+        region=settings.region,
+        key_prefixes=settings.allowed_key_prefixes,
+        kms_key_arn=settings.kms_key_arn,
+        permissions_boundary_arn=settings.permissions_boundary_arn,
+        tags=settings.tags,
+    ),
+)
+credentials = SandboxCredentials(
+    f"{settings.name}-sandbox-key",
+    SandboxCredentialsArgs(
+        user_name=identity.user_name,
+        bucket_name=storage.bucket_name,
+        region=settings.region,
+        key_slots=settings.key_slots,
+        active_key_slot=settings.active_key_slot,
+        recovery_window_days=settings.secret_recovery_window_days,
+        kms_key_arn=settings.kms_key_arn,
+        tags=settings.tags,
+    ),
+)
+
+# Outputs: camelCase, stable; CI reads them with `pulumi stack output --json`.
+pulumi.export("bucketName", storage.bucket_name)
+pulumi.export("bucketArn", storage.bucket_arn)
+pulumi.export("region", settings.region)
+pulumi.export("iamUserName", identity.user_name)
+pulumi.export("iamUserArn", identity.user_arn)
+pulumi.export("accessKeyId", credentials.access_key_id)
+pulumi.export("secretAccessKey", credentials.secret_access_key)
+pulumi.export("credentialsSecretArn", credentials.secret_arn)
+pulumi.export("s3MountDir", settings.mount_dir)

@@ -1,0 +1,1 @@
+"""Pulumi components of the E2B sandbox stack, one concern each, plus the pure logic they wire."""

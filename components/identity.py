@@ -1,0 +1,72 @@
+"""The sandbox's AWS identity: an IAM user that can touch nothing but the stack's bucket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.policies import sandbox_access_policy
+
+
+@dataclass(frozen=True)
+class SandboxIdentityArgs:
+    bucket_arn: pulumi.Input[str]
+    """The one bucket the identity may use."""
+    iam_path: str
+    """IAM path of the user and group, e.g. /e2b-sandbox/dev/: lets audits and SCPs find them."""
+    region: str
+    key_prefixes: Sequence[str] = ()
+    """Key prefixes inside the bucket the identity may use; empty means the whole bucket."""
+    kms_key_arn: str | None = None
+    """The bucket's customer KMS key, if any: objects cannot be read or written without it."""
+    permissions_boundary_arn: str | None = None
+    """A permissions boundary that caps the user whatever policy it is later given."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class SandboxIdentity(pulumi.ComponentResource):
+    """An IAM user that gets its permissions only through its group (the CIS control)."""
+
+    user: aws.iam.User
+    group: aws.iam.Group
+    user_name: pulumi.Output[str]
+    user_arn: pulumi.Output[str]
+    policy_json: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: SandboxIdentityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("e2b-sandbox:identity:SandboxIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.user = aws.iam.User(
+            f"{name}-user",
+            path=args.iam_path,
+            permissions_boundary=args.permissions_boundary_arn,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.group = aws.iam.Group(f"{name}-group", path=args.iam_path, opts=child)
+
+        key_prefixes = list(args.key_prefixes)
+        self.policy_json = pulumi.Output.from_input(args.bucket_arn).apply(
+            lambda arn: json.dumps(
+                sandbox_access_policy(arn, key_prefixes, args.kms_key_arn, args.region), indent=2
+            )
+        )
+        aws.iam.GroupPolicy(
+            f"{name}-bucket-access", group=self.group.name, policy=self.policy_json, opts=child
+        )
+        aws.iam.UserGroupMembership(
+            f"{name}-membership", user=self.user.name, groups=[self.group.name], opts=child
+        )
+
+        self.user_name = self.user.name
+        self.user_arn = self.user.arn
+        self.register_outputs(
+            {"userName": self.user_name, "userArn": self.user_arn, "policy": self.policy_json}
+        )

@@ -1,0 +1,110 @@
+"""Policy documents as plain Python data.
+
+Built here rather than with the get_policy_document invoke so that reviewers read them in one place,
+tests and parliament check exactly what the program sends, and a preview needs no provider call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+PolicyDocument = dict[str, Any]
+
+# What the sandbox's FUSE client needs to list, read, write and delete files, and no more.
+# Missing on purpose: s3:DeleteObjectVersion (a compromised sandbox must not purge versions, so
+# every delete stays recoverable), every bucket configuration and ACL action, every IAM action.
+BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
+LIST_ACTION = "s3:ListBucket"
+OBJECT_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+# SSE-KMS with a customer key: S3 calls KMS on the caller's behalf, so the caller needs these two.
+KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+def _document(*statements: dict[str, Any]) -> PolicyDocument:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def sandbox_access_policy(
+    bucket_arn: str,
+    key_prefixes: Sequence[str] = (),
+    kms_key_arn: str | None = None,
+    region: str | None = None,
+) -> PolicyDocument:
+    """The sandbox user's identity policy: exactly one bucket, optionally a few key prefixes."""
+    list_statement: dict[str, Any] = {
+        "Sid": "ListTheBucket",
+        "Effect": "Allow",
+        "Action": LIST_ACTION,
+        "Resource": bucket_arn,
+    }
+    if key_prefixes:
+        patterns = [pattern for prefix in key_prefixes for pattern in (prefix, f"{prefix}*")]
+        list_statement["Condition"] = {"StringLike": {"s3:prefix": patterns}}
+    object_resources = [f"{bucket_arn}/{prefix}*" for prefix in key_prefixes] or [f"{bucket_arn}/*"]
+    statements = [
+        {
+            "Sid": "LocateTheBucket",
+            "Effect": "Allow",
+            "Action": list(BUCKET_ACTIONS),
+            "Resource": bucket_arn,
+        },
+        list_statement,
+        {
+            "Sid": "ReadWriteObjects",
+            "Effect": "Allow",
+            "Action": list(OBJECT_ACTIONS),
+            "Resource": object_resources if len(object_resources) > 1 else object_resources[0],
+        },
+    ]
+    if kms_key_arn is not None:
+        if region is None:
+            raise ValueError("region is required with a KMS key: the key is used only through S3")
+        statements.append(
+            {
+                "Sid": "UseTheBucketKeyThroughS3",
+                "Effect": "Allow",
+                "Action": list(KMS_ACTIONS),
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            }
+        )
+    return _document(*statements)
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> PolicyDocument:
+    """The bucket policy: refuse every request that does not arrive over TLS."""
+    return _document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+
+
+def ecr_lifecycle_policy(keep_images: int) -> PolicyDocument:
+    """Keep the newest images only: every key rotation pushes one, and old ones hold old keys."""
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"Keep the {keep_images} newest images",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep_images,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }

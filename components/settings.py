@@ -1,0 +1,462 @@
+"""Stack settings: one typed, validated object built from the stack's configuration.
+
+Everything here is pure (no Pulumi engine, no cloud), so it is tested directly. The program builds
+the settings before it declares any resource: a bad value stops the run with one message that names
+every offending key, its value and the allowed form, and nothing is registered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pulumi
+
+PROJECT = "e2b-sandbox"
+ENVIRONMENTS = ("local", "dev", "staging", "prod")
+# Environments whose data a destroy must never take with it (forceDestroy is refused there).
+DURABLE_ENVIRONMENTS = frozenset({"staging", "prod"})
+# The environment whose bucket is protected and retained even when its stack is destroyed.
+PROTECTED_ENVIRONMENT = "prod"
+# Environments where a deleted secret may go at once (nobody restores a dev key).
+DISPOSABLE_ENVIRONMENTS = frozenset({"local", "dev"})
+KEY_SLOTS = ("blue", "green")
+
+# S3 allows 63 characters; the provider appends 26 to a bucket prefix (a timestamp and a counter).
+BUCKET_NAME_MAX = 63
+BUCKET_PREFIX_SUFFIX = 26
+BUCKET_PREFIX_MAX = BUCKET_NAME_MAX - BUCKET_PREFIX_SUFFIX
+
+_BUCKET_PREFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
+_KMS_KEY_ARN_RE = re.compile(
+    r"^arn:aws(?:-[a-z]+)*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/"
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
+_POLICY_ARN_RE = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(?:\d{12}|aws):policy/[\w+=,.@/-]{1,512}$")
+_MOUNT_DIR_RE = re.compile(r"^(?:/[A-Za-z0-9._-]+)+$")
+# Directories the OS owns: mounting the bucket over them would break the sandbox.
+_SYSTEM_DIRS = frozenset(
+    {
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/lib",
+        "/lib64",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/sys",
+        "/tmp",  # noqa: S108 - a path we refuse, not one we write to
+        "/usr",
+        "/var",
+    }
+)
+_KERNEL_TREES = ("/proc/", "/sys/", "/dev/", "/etc/")
+_KEY_PREFIX_RE = re.compile(r"^[A-Za-z0-9!_.'()-]+(?:/[A-Za-z0-9!_.'()-]+)*/$")
+_IMAGE_REF_RE = re.compile(
+    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+_TEMPLATE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
+_SERVICE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+class SettingsError(pulumi.RunError):
+    """Raised with every configuration problem at once; Pulumi prints it without a traceback."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(
+            f"The stack configuration has {len(problems)} problem(s); nothing was deployed.\n"
+            f"{lines}\nSet a value with `pulumi config set {PROJECT}:<key> <value>` "
+            f"(see README.md, 'Configuration')."
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the components need, validated, with the defaults Pulumi.yaml declares."""
+
+    stack: str
+    environment: str
+    region: str
+    bucket_prefix: str = "e2b-sandbox"
+    mount_dir: str = "/opt/sentient"
+    noncurrent_version_days: int = 30
+    kms_key_arn: str | None = None
+    allowed_key_prefixes: tuple[str, ...] = ()
+    force_destroy: bool = False
+    key_slots: tuple[str, ...] = ("blue",)
+    active_key_slot: str = "blue"
+    permissions_boundary_arn: str | None = None
+    base_image: str | None = None
+    ecr_keep_images: int = 10
+    sandbox_s3_endpoint_url: str | None = None
+    e2b_template_name: str = ""
+    compose_service_name: str = "backend"
+    compose_output_path: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The stem of every logical resource name: physical names then say what they are."""
+        return f"{PROJECT}-{self.environment}"
+
+    @property
+    def bucket_name_prefix(self) -> str:
+        return f"{self.bucket_prefix}-{self.environment}-"
+
+    @property
+    def protected(self) -> bool:
+        return self.environment == PROTECTED_ENVIRONMENT
+
+    @property
+    def secret_recovery_window_days(self) -> int:
+        return 0 if self.environment in DISPOSABLE_ENVIRONMENTS else 30
+
+    @property
+    def push_image(self) -> bool:
+        # The local stack has no registry: the image stays in the laptop's Docker engine.
+        return self.environment != "local"
+
+    @property
+    def iam_path(self) -> str:
+        return f"/{PROJECT}/{self.environment}/"
+
+
+# Each config key with the Settings field it fills; Pulumi.yaml declares the same keys.
+CONFIG_KEYS: Mapping[str, str] = {
+    "environment": "environment",
+    "bucketPrefix": "bucket_prefix",
+    "mountDir": "mount_dir",
+    "noncurrentVersionDays": "noncurrent_version_days",
+    "kmsKeyArn": "kms_key_arn",
+    "allowedKeyPrefixes": "allowed_key_prefixes",
+    "forceDestroy": "force_destroy",
+    "keySlots": "key_slots",
+    "activeKeySlot": "active_key_slot",
+    "permissionsBoundaryArn": "permissions_boundary_arn",
+    "baseImage": "base_image",
+    "ecrKeepImages": "ecr_keep_images",
+    "sandboxS3EndpointUrl": "sandbox_s3_endpoint_url",
+    "e2bTemplateName": "e2b_template_name",
+    "composeServiceName": "compose_service_name",
+    "composeOutputPath": "compose_output_path",
+}
+REGION_KEY = "aws:region"
+
+T = TypeVar("T")
+
+
+class _Problems:
+    """Collects problems so the user sees all of them in one run, not one per `pulumi up`."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, value: object, allowed: str) -> None:
+        qualified = key if ":" in key else f"{PROJECT}:{key}"
+        self.items.append(f"{qualified} = {value!r}: {allowed}")
+
+
+def _parse_int(raw: str) -> int:
+    if not re.fullmatch(r"-?\d+", raw.strip()):
+        raise ValueError(raw)
+    return int(raw)
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(raw)
+    return lowered == "true"
+
+
+def _parse_string_list(raw: str) -> tuple[str, ...]:
+    value = json.loads(raw)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(raw)
+    return tuple(value)
+
+
+def _convert(
+    problems: _Problems, key: str, raw: str | None, parse: Callable[[str], T], allowed: str
+) -> T | None:
+    if raw is None:
+        return None
+    try:
+        return parse(raw)
+    except ValueError:
+        problems.add(key, raw, allowed)
+        return None
+
+
+def load_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
+    """Build validated settings from raw config strings (project keys without namespace, plus
+    `aws:region`). Missing keys take the defaults Pulumi.yaml declares. Raises SettingsError."""
+    problems = _Problems()
+    values: dict[str, Any] = {}
+
+    def text(key: str) -> str | None:
+        value = raw.get(key)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    environment = text("environment")
+    if environment not in ENVIRONMENTS:
+        problems.add("environment", environment, f"must be one of {', '.join(ENVIRONMENTS)}")
+    region = text(REGION_KEY)
+    if region is None or not _REGION_RE.match(region):
+        problems.add(REGION_KEY, region, "must be an AWS region such as us-east-1 or eu-central-1")
+
+    for key in (
+        "bucketPrefix",
+        "mountDir",
+        "kmsKeyArn",
+        "activeKeySlot",
+        "permissionsBoundaryArn",
+        "baseImage",
+        "sandboxS3EndpointUrl",
+        "e2bTemplateName",
+        "composeServiceName",
+        "composeOutputPath",
+    ):
+        if (value := text(key)) is not None:
+            values[CONFIG_KEYS[key]] = value
+    whole_number = "must be a whole number"
+    for key in ("noncurrentVersionDays", "ecrKeepImages"):
+        if (number := _convert(problems, key, text(key), _parse_int, whole_number)) is not None:
+            values[CONFIG_KEYS[key]] = number
+    flag = _convert(
+        problems, "forceDestroy", text("forceDestroy"), _parse_bool, "must be true or false"
+    )
+    if flag is not None:
+        values["force_destroy"] = flag
+    string_list = (
+        'must be a list of strings, e.g. ["a/", "b/"] (pulumi config set --path KEY[0] VALUE)'
+    )
+    for key in ("allowedKeyPrefixes", "keySlots"):
+        items = _convert(problems, key, text(key), _parse_string_list, string_list)
+        if items is not None:
+            values[CONFIG_KEYS[key]] = items
+
+    if problems.items:
+        raise SettingsError(problems.items)
+    assert environment is not None and region is not None  # checked above
+    settings = Settings(stack=stack, environment=environment, region=region, **values)
+    settings = _with_derived_defaults(settings)
+    _validate(settings, problems)
+    if problems.items:
+        raise SettingsError(problems.items)
+    return settings
+
+
+def _with_derived_defaults(settings: Settings) -> Settings:
+    """Fill the defaults that depend on other settings (Pulumi.yaml declares them as "")."""
+    return replace(
+        settings,
+        e2b_template_name=settings.e2b_template_name or f"{PROJECT}-{settings.environment}",
+        compose_output_path=settings.compose_output_path
+        or f"build/{settings.stack}/docker-compose.s3.yml",
+        tags={"environment": settings.environment, "project": PROJECT, "managed-by": "pulumi"},
+    )
+
+
+def _validate(s: Settings, problems: _Problems) -> None:
+    _validate_bucket_prefix(s, problems)
+    _validate_mount_dir(s.mount_dir, problems)
+    if not 1 <= s.noncurrent_version_days <= 36500:
+        problems.add(
+            "noncurrentVersionDays",
+            s.noncurrent_version_days,
+            "must be a whole number of days from 1 to 36500",
+        )
+    _validate_kms_key(s, problems)
+    _validate_key_prefixes(s.allowed_key_prefixes, problems)
+    if s.force_destroy and s.environment in DURABLE_ENVIRONMENTS:
+        problems.add(
+            "forceDestroy",
+            True,
+            f"must be false in {s.environment}: destroying the stack must never delete its "
+            "data (set it to false)",
+        )
+    _validate_key_slots(s, problems)
+    if s.permissions_boundary_arn is not None and not _POLICY_ARN_RE.match(
+        s.permissions_boundary_arn
+    ):
+        problems.add(
+            "permissionsBoundaryArn",
+            s.permissions_boundary_arn,
+            "must be an IAM policy ARN such as arn:aws:iam::123456789012:policy/boundary, "
+            "or empty for none",
+        )
+    _validate_base_image(s.base_image, problems)
+    if not 1 <= s.ecr_keep_images <= 1000:
+        problems.add("ecrKeepImages", s.ecr_keep_images, "must be a whole number from 1 to 1000")
+    _validate_endpoint(s.sandbox_s3_endpoint_url, problems)
+    if not _TEMPLATE_NAME_RE.match(s.e2b_template_name):
+        problems.add(
+            "e2bTemplateName",
+            s.e2b_template_name,
+            "must be 1-63 lowercase letters, digits, '-' or '_', starting and ending with a "
+            "letter or digit",
+        )
+    if not _SERVICE_NAME_RE.match(s.compose_service_name):
+        problems.add(
+            "composeServiceName",
+            s.compose_service_name,
+            "must be a compose service name: letters, digits, '_', '.', '-', not starting "
+            "with a symbol",
+        )
+    _validate_output_path(s.compose_output_path, problems)
+
+
+def _validate_bucket_prefix(s: Settings, problems: _Problems) -> None:
+    prefix = s.bucket_prefix
+    if (
+        not _BUCKET_PREFIX_RE.match(prefix)
+        or "--" in prefix
+        or prefix.startswith(("xn--", "sthree-"))
+    ):
+        problems.add(
+            "bucketPrefix",
+            prefix,
+            "must be lowercase letters, digits and single hyphens, starting and ending with a "
+            "letter or digit (S3 bucket naming rules; no dots, no 'xn--' or 'sthree-' start)",
+        )
+        return
+    full = s.bucket_name_prefix
+    if len(full) > BUCKET_PREFIX_MAX:
+        room = BUCKET_PREFIX_MAX - len(full) + len(prefix)
+        problems.add(
+            "bucketPrefix",
+            prefix,
+            f"gives the bucket name prefix '{full}' of {len(full)} characters; at most "
+            f"{BUCKET_PREFIX_MAX} fit (S3 allows {BUCKET_NAME_MAX}, the provider appends "
+            f"{BUCKET_PREFIX_SUFFIX}): use at most {room} characters",
+        )
+
+
+def _validate_mount_dir(mount_dir: str, problems: _Problems) -> None:
+    path = PurePosixPath(mount_dir)
+    normal = _MOUNT_DIR_RE.match(mount_dir) and str(path) == mount_dir and ".." not in path.parts
+    if not normal or "." in path.parts:
+        problems.add(
+            "mountDir",
+            mount_dir,
+            "must be an absolute path such as /opt/sentient: letters, digits, '.', '_', '-' "
+            "between single slashes, no trailing slash, no '.' or '..'",
+        )
+    elif mount_dir in _SYSTEM_DIRS or mount_dir.startswith(_KERNEL_TREES):
+        problems.add(
+            "mountDir",
+            mount_dir,
+            "must not be a system directory (or under /proc, /sys, /dev, /etc): choose a "
+            "directory of its own such as /opt/sentient",
+        )
+
+
+def _validate_kms_key(s: Settings, problems: _Problems) -> None:
+    if s.kms_key_arn is None:
+        return
+    match = _KMS_KEY_ARN_RE.match(s.kms_key_arn)
+    if match is None:
+        problems.add(
+            "kmsKeyArn",
+            s.kms_key_arn,
+            "must be a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/<uuid>, "
+            "or empty for SSE-S3",
+        )
+    elif match["region"] != s.region:
+        problems.add(
+            "kmsKeyArn",
+            s.kms_key_arn,
+            f"must be a key in the stack's region {s.region} (S3 cannot use a key from "
+            f"{match['region']})",
+        )
+
+
+def _validate_key_prefixes(prefixes: tuple[str, ...], problems: _Problems) -> None:
+    for prefix in prefixes:
+        if len(prefix) > 512 or not _KEY_PREFIX_RE.match(prefix) or ".." in prefix.split("/"):
+            problems.add(
+                "allowedKeyPrefixes",
+                prefix,
+                "each prefix must be a relative key prefix ending in '/', such as "
+                "'sandboxes/' (letters, digits, !_.'()- between slashes; no '*', no "
+                "leading '/', no '..')",
+            )
+    if len(set(prefixes)) != len(prefixes):
+        problems.add("allowedKeyPrefixes", list(prefixes), "must not list a prefix twice")
+
+
+def _validate_key_slots(s: Settings, problems: _Problems) -> None:
+    slots = s.key_slots
+    if not slots or any(slot not in KEY_SLOTS for slot in slots) or len(set(slots)) != len(slots):
+        problems.add(
+            "keySlots",
+            list(slots),
+            f'must list one or both of {", ".join(KEY_SLOTS)}, each once, e.g. ["blue"]',
+        )
+        return
+    if s.active_key_slot not in slots:
+        problems.add(
+            "activeKeySlot",
+            s.active_key_slot,
+            f"must be one of the existing keySlots {list(slots)}: add the slot to keySlots "
+            "and run `pulumi up` first, then switch (README.md, 'Rotating the key')",
+        )
+
+
+def _validate_base_image(image: str | None, problems: _Problems) -> None:
+    if image is None:
+        return
+    match = _IMAGE_REF_RE.match(image)
+    if match is None or not (match["tag"] or match["digest"]) or match["tag"] == "latest":
+        problems.add(
+            "baseImage",
+            image,
+            "must be an image reference pinned to a version tag or digest, such as "
+            "e2bdev/code-interpreter:1.2.3 (not 'latest'), or empty for the Dockerfile's "
+            "pinned default",
+        )
+
+
+def _validate_endpoint(url: str | None, problems: _Problems) -> None:
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
+        problems.add(
+            "sandboxS3EndpointUrl",
+            url,
+            "must be an http(s) URL such as http://host.docker.internal:5050 without "
+            "credentials or query, or empty for AWS",
+        )
+
+
+def _validate_output_path(path: str, problems: _Problems) -> None:
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts or pure.suffix not in (".yml", ".yaml"):
+        problems.add(
+            "composeOutputPath",
+            path,
+            "must be a relative path inside the project ending in .yml or .yaml, such as "
+            "build/dev/docker-compose.s3.yml",
+        )
+
+
+def settings_from_pulumi() -> Settings:
+    """Read the current stack's configuration through the Pulumi SDK."""
+    project = pulumi.Config(PROJECT)
+    raw: dict[str, str | None] = {key: project.get(key) for key in CONFIG_KEYS}
+    raw[REGION_KEY] = pulumi.Config("aws").get("region")
+    return load_settings(raw, stack=pulumi.get_stack())

@@ -1,0 +1,52 @@
+"""Fixtures shared by every test layer.
+
+- Pulumi mocks are process-global, so one autouse fixture installs them for the whole session and
+  clears what they recorded before each test.
+- moto servers are real processes on 127.0.0.1; one without IAM enforcement (FUSE clients sign
+  listing requests in a way enforcing moto rejects) and one with it (access-matrix tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.moto_server import MotoServer, start_moto
+from tests.support.pulumi_mocks import RecordingMocks, install_mocks
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def _session_mocks() -> RecordingMocks:
+    return install_mocks()
+
+
+@pytest.fixture(autouse=True)
+def pulumi_mocks(_session_mocks: RecordingMocks) -> RecordingMocks:
+    """The recording mocks, emptied for this test."""
+    _session_mocks.reset()
+    return _session_mocks
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto without IAM enforcement: for FUSE mounts and image tests."""
+    server = start_moto(enforce_iam=False, log_dir=tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_iam_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto that enforces IAM policies; its admin key is the server's default key."""
+    server = start_moto(enforce_iam=True, log_dir=tmp_path_factory.mktemp("moto-iam"))
+    yield server
+    server.stop()

@@ -1,0 +1,88 @@
+"""Run the real Pulumi program (__main__.py) under mocks with a stack's configuration."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.sync_await import _sync_await
+
+from tests.support.pulumi_mocks import RecordedResource, RecordingMocks, configure_mocks
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STACKS = ("local", "dev", "staging", "prod")
+
+
+@dataclass
+class ProgramRun:
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> RecordedResource:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def stack_file(stack: str) -> Path:
+    return REPO_ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """A stack file's config as the engine hands it to the program: every value a string."""
+    document = yaml.safe_load(stack_file(stack).read_text()) or {}
+    return {key: _as_config_string(value) for key, value in (document.get("config") or {}).items()}
+
+
+def _as_config_string(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def run_program(
+    mocks: RecordingMocks,
+    stack: str,
+    overrides: Mapping[str, str | None] | None = None,
+    preview: bool = False,
+) -> ProgramRun:
+    """Evaluate __main__.py for `stack`; `overrides` set (or, with None, remove) config keys."""
+    config = stack_config(stack)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    configure_mocks(mocks, stack, preview)
+    pulumi.runtime.set_all_config(config)
+    mocks.reset()
+    root = runtime_settings.get_root_resource()
+    assert root is not None
+    root.outputs.clear()  # type: ignore[attr-defined]
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def evaluate() -> None:
+        runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
+
+    evaluate()
+    outputs: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for name, value in root.outputs.items():  # type: ignore[attr-defined]
+        output = pulumi.Output.from_input(value)
+        outputs[name] = _sync_await(output.future())
+        if _sync_await(output.is_secret()):
+            secrets.add(name)
+    return ProgramRun(list(mocks.resources), outputs, secrets)
