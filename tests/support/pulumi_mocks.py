@@ -31,18 +31,37 @@ class RecordedResource:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     id: str
-    parent_urn: str = ""
+    options: ResourceOptionsSeen
 
     @property
     def parent_name(self) -> str:
-        """The logical name of the parent (the last URN segment), "" for the stack itself."""
-        if self.parent_urn.endswith("::") or "::" not in self.parent_urn:
-            return ""
-        return self.parent_urn.rsplit("::", 1)[1]
+        return _urn_name(self.options.parent_urn)
 
     @property
     def parent_type(self) -> str:
-        return self.parent_urn.split("::")[2].split("$")[-1] if self.parent_urn else ""
+        return _urn_type(self.options.parent_urn)
+
+    @property
+    def dependency_names(self) -> set[str]:
+        return {_urn_name(urn) for urn in self.options.dependency_urns}
+
+
+@dataclass(frozen=True)
+class ResourceOptionsSeen:
+    """What the engine is told about a resource besides its inputs (mocks never see these)."""
+
+    parent_urn: str = ""
+    dependency_urns: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
+
+
+def _urn_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[1] if "::" in urn else ""
+
+
+def _urn_type(urn: str) -> str:
+    return urn.split("::")[2].split("$")[-1] if urn.count("::") >= 3 else ""
 
 
 @dataclass
@@ -52,13 +71,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
     region: str = "us-east-1"
     resources: list[RecordedResource] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    _parents: dict[str, str] = field(default_factory=dict)
+    _options: dict[str, ResourceOptionsSeen] = field(default_factory=dict)
     monitor: MockMonitor | None = None
 
     def reset(self) -> None:
         self.resources.clear()
         self.calls.clear()
-        self._parents.clear()
+        self._options.clear()
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -68,8 +87,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
         return found[0]
 
-    def record_parent(self, name: str, parent_urn: str) -> None:
-        self._parents[name] = parent_urn
+    def record_options(self, name: str, options: ResourceOptionsSeen) -> None:
+        self._options[name] = options
 
     def new_resource(
         self, args: pulumi.runtime.MockResourceArgs
@@ -87,7 +106,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 dict(args.inputs),
                 outputs,
                 resource_id,
-                self._parents.get(args.name, ""),
+                self._options.get(args.name, ResourceOptionsSeen()),
             )
         )
         return resource_id, outputs
@@ -199,9 +218,9 @@ _COMPUTED = {
 
 
 class ParentRecordingMonitor(MockMonitor):
-    """The SDK's mock monitor, which also tells the mocks each resource's parent.
+    """The SDK's mock monitor, which also tells the mocks each resource's options.
 
-    Mocks see no parent; the tests need it to hold that every child hangs under its component.
+    Mocks see neither parents, dependencies nor protection; the tests need all three.
     """
 
     def __init__(self, mocks: RecordingMocks) -> None:
@@ -209,7 +228,15 @@ class ParentRecordingMonitor(MockMonitor):
         self.recording_mocks = mocks
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
-        self.recording_mocks.record_parent(request.name, request.parent)
+        self.recording_mocks.record_options(
+            request.name,
+            ResourceOptionsSeen(
+                parent_urn=request.parent,
+                dependency_urns=tuple(request.dependencies),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+            ),
+        )
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 

@@ -1,0 +1,210 @@
+"""Settings: defaults agree with Pulumi.yaml, derived values per environment, and every bad input
+stops with a message that names the key, the value and the allowed form."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.settings import (
+    BUCKET_PREFIX_MAX,
+    CONFIG_KEYS,
+    REGION_KEY,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+
+VALID: dict[str, str | None] = {"environment": "dev", REGION_KEY: "eu-central-1"}
+KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+
+
+def load(**overrides: str | None) -> Settings:
+    return load_settings({**VALID, **overrides}, stack="dev")
+
+
+def project_config(repo_root: Path) -> dict[str, Any]:
+    return dict(yaml.safe_load((repo_root / "Pulumi.yaml").read_text())["config"])
+
+
+def test_every_config_key_is_declared_in_pulumi_yaml_with_type_and_description(
+    repo_root: Path,
+) -> None:
+    declared = project_config(repo_root)
+    assert set(declared) == set(CONFIG_KEYS)
+    for key, spec in declared.items():
+        assert spec["type"] in ("string", "integer", "boolean", "array"), key
+        assert len(spec["description"]) > 20, key
+
+
+def test_pulumi_yaml_defaults_are_the_settings_defaults(repo_root: Path) -> None:
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+    for key, spec in project_config(repo_root).items():
+        if "default" not in spec:
+            continue
+        expected = defaults[CONFIG_KEYS[key]]
+        declared = spec["default"]
+        if isinstance(declared, list):
+            declared = tuple(declared)
+        if declared == "":
+            declared = None if expected is None else ""
+        assert declared == expected, key
+
+
+def test_environment_is_required_in_pulumi_yaml(repo_root: Path) -> None:
+    assert "default" not in project_config(repo_root)["environment"]
+
+
+def test_defaults_and_derived_values() -> None:
+    settings = load()
+    assert settings.mount_dir == "/opt/sentient"
+    assert settings.bucket_name_prefix == "e2b-sandbox-dev-"
+    assert settings.key_slots == ("blue",)
+    assert settings.active_key_slot == "blue"
+    assert settings.kms_key_arn is None
+    assert settings.iam_path == "/e2b-sandbox/dev/"
+    assert settings.e2b_template_name == "e2b-sandbox-dev"
+    assert settings.compose_output_path == "build/dev/docker-compose.s3.yml"
+    assert settings.tags == {"environment": "dev", "project": "e2b-sandbox", "managed-by": "pulumi"}
+
+
+@pytest.mark.parametrize(
+    ("environment", "protected", "recovery_days", "push"),
+    [
+        ("local", False, 0, False),
+        ("dev", False, 0, True),
+        ("staging", False, 30, True),
+        ("prod", True, 30, True),
+    ],
+)
+def test_environment_drives_protection_recovery_and_push(
+    environment: str, protected: bool, recovery_days: int, push: bool
+) -> None:
+    settings = load(environment=environment)
+    assert settings.protected is protected
+    assert settings.secret_recovery_window_days == recovery_days
+    assert settings.push_image is push
+
+
+def test_structured_values_parse() -> None:
+    settings = load(
+        allowedKeyPrefixes=json.dumps(["sandboxes/", "shared/reports/"]),
+        keySlots=json.dumps(["blue", "green"]),
+        activeKeySlot="green",
+        noncurrentVersionDays="90",
+        forceDestroy="true",
+        kmsKeyArn=KMS_KEY,
+    )
+    assert settings.allowed_key_prefixes == ("sandboxes/", "shared/reports/")
+    assert settings.key_slots == ("blue", "green")
+    assert settings.active_key_slot == "green"
+    assert settings.noncurrent_version_days == 90
+    assert settings.force_destroy is True
+    assert settings.kms_key_arn == KMS_KEY
+
+
+def test_longest_allowed_bucket_prefix_fits_exactly() -> None:
+    room = BUCKET_PREFIX_MAX - len("-staging-")
+    settings = load(environment="staging", bucketPrefix="a" * room)
+    assert len(settings.bucket_name_prefix) == BUCKET_PREFIX_MAX
+
+
+# Each bad input: the overrides, then fragments the message must contain (key, value, allowed form).
+BAD_INPUTS: list[tuple[dict[str, str | None], list[str]]] = [
+    ({"environment": None}, ["e2b-sandbox:environment", "None", "local, dev, staging, prod"]),
+    ({"environment": "qa"}, ["e2b-sandbox:environment", "'qa'", "must be one of"]),
+    ({REGION_KEY: None}, ["aws:region", "us-east-1"]),
+    ({REGION_KEY: "Europe"}, ["aws:region", "'Europe'", "AWS region"]),
+    ({"bucketPrefix": "My_Bucket"}, ["bucketPrefix", "'My_Bucket'", "lowercase letters"]),
+    ({"bucketPrefix": "files-"}, ["bucketPrefix", "'files-'", "ending with a letter or digit"]),
+    ({"bucketPrefix": "xn--files"}, ["bucketPrefix", "'xn--files'", "'xn--'"]),
+    ({"bucketPrefix": "a" * 40}, ["bucketPrefix", "at most 37 fit", "use at most 32 characters"]),
+    ({"mountDir": "opt/sentient"}, ["mountDir", "'opt/sentient'", "absolute path"]),
+    ({"mountDir": "/opt/sentient/"}, ["mountDir", "'/opt/sentient/'", "no trailing slash"]),
+    ({"mountDir": "/opt/../etc"}, ["mountDir", "'/opt/../etc'", "no '.' or '..'"]),
+    ({"mountDir": "/etc"}, ["mountDir", "'/etc'", "system directory"]),
+    ({"mountDir": "/proc/sentient"}, ["mountDir", "'/proc/sentient'", "system directory"]),
+    ({"noncurrentVersionDays": "0"}, ["noncurrentVersionDays", "0", "from 1 to 36500"]),
+    ({"noncurrentVersionDays": "thirty"}, ["noncurrentVersionDays", "'thirty'", "whole number"]),
+    ({"kmsKeyArn": "alias/my-key"}, ["kmsKeyArn", "'alias/my-key'", "KMS key ARN"]),
+    (
+        {"kmsKeyArn": KMS_KEY.replace("eu-central-1", "us-west-2")},
+        ["kmsKeyArn", "us-west-2", "region eu-central-1"],
+    ),
+    (
+        {"allowedKeyPrefixes": "sandboxes/"},
+        ["allowedKeyPrefixes", "'sandboxes/'", "list of strings"],
+    ),
+    (
+        {"allowedKeyPrefixes": json.dumps(["/abs/"])},
+        ["allowedKeyPrefixes", "'/abs/'", "no leading '/'"],
+    ),
+    (
+        {"allowedKeyPrefixes": json.dumps(["logs"])},
+        ["allowedKeyPrefixes", "'logs'", "ending in '/'"],
+    ),
+    ({"allowedKeyPrefixes": json.dumps(["a*/"])}, ["allowedKeyPrefixes", "'a*/'", "no '*'"]),
+    (
+        {"allowedKeyPrefixes": json.dumps(["a/", "a/"])},
+        ["allowedKeyPrefixes", "['a/', 'a/']", "twice"],
+    ),
+    ({"forceDestroy": "yes"}, ["forceDestroy", "'yes'", "true or false"]),
+    (
+        {"environment": "prod", "forceDestroy": "true"},
+        ["forceDestroy", "True", "must be false in prod"],
+    ),
+    (
+        {"environment": "staging", "forceDestroy": "true"},
+        ["forceDestroy", "must be false in staging"],
+    ),
+    ({"keySlots": json.dumps(["red"])}, ["keySlots", "['red']", "blue, green"]),
+    ({"keySlots": json.dumps([])}, ["keySlots", "[]", "one or both"]),
+    ({"keySlots": json.dumps(["blue", "blue"])}, ["keySlots", "each once"]),
+    ({"activeKeySlot": "green"}, ["activeKeySlot", "'green'", "existing keySlots ['blue']"]),
+    (
+        {"permissionsBoundaryArn": "arn:aws:iam::123:role/x"},
+        ["permissionsBoundaryArn", "'arn:aws:iam::123:role/x'", "IAM policy ARN"],
+    ),
+    ({"baseImage": "e2bdev/code-interpreter:latest"}, ["baseImage", "latest", "pinned"]),
+    ({"baseImage": "e2bdev/code-interpreter"}, ["baseImage", "'e2bdev/code-interpreter'", "tag"]),
+    ({"ecrKeepImages": "0"}, ["ecrKeepImages", "0", "from 1 to 1000"]),
+    (
+        {"sandboxS3EndpointUrl": "ftp://files"},
+        ["sandboxS3EndpointUrl", "'ftp://files'", "http(s) URL"],
+    ),
+    (
+        {"sandboxS3EndpointUrl": "http://key:secret@host"},
+        ["sandboxS3EndpointUrl", "without credentials"],
+    ),
+    ({"e2bTemplateName": "My Template"}, ["e2bTemplateName", "'My Template'", "lowercase"]),
+    ({"composeServiceName": "-backend"}, ["composeServiceName", "'-backend'", "service name"]),
+    ({"composeOutputPath": "/etc/compose.yml"}, ["composeOutputPath", "relative path"]),
+    ({"composeOutputPath": "build/override.txt"}, ["composeOutputPath", ".yml or .yaml"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"), BAD_INPUTS, ids=[str(i) for i in range(len(BAD_INPUTS))]
+)
+def test_bad_input_names_key_value_and_allowed_form(
+    overrides: dict[str, str | None], fragments: list[str]
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load(**overrides)
+    message = str(raised.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} missing from:\n{message}"
+    assert "nothing was deployed" in message
+    assert "pulumi config set" in message
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load(bucketPrefix="UPPER", mountDir="relative", ecrKeepImages="0", activeKeySlot="green")
+    assert len(raised.value.problems) == 4
+    assert "4 problem(s)" in str(raised.value)
