@@ -1,13 +1,18 @@
 """E2B sandbox stack: settings, then components, then the outputs CI reads.
 
 One bucket per environment, shared by the E2B sandboxes (through a FUSE mount) and the agent
-backend; an IAM identity that can use only that bucket; its key in Secrets Manager.
+backend; an IAM identity that can use only that bucket; its key in Secrets Manager; the sandbox
+image built with that key and pushed to a private registry.
 """
+
+from pathlib import Path
 
 import pulumi
 
 from components.credentials import SandboxCredentials, SandboxCredentialsArgs
 from components.identity import SandboxIdentity, SandboxIdentityArgs
+from components.image import SandboxImage, SandboxImageArgs
+from components.registry import SandboxRegistry, SandboxRegistryArgs
 from components.settings import settings_from_pulumi
 from components.storage import SandboxBucket, SandboxBucketArgs
 
@@ -51,6 +56,36 @@ credentials = SandboxCredentials(
         tags=settings.tags,
     ),
 )
+# The local stack has no registry: its image stays in the laptop's Docker engine.
+registry = (
+    SandboxRegistry(
+        f"{settings.name}-images",
+        SandboxRegistryArgs(
+            keep_images=settings.ecr_keep_images,
+            kms_key_arn=settings.kms_key_arn,
+            force_delete=settings.force_destroy,
+            tags=settings.tags,
+        ),
+    )
+    if settings.push_image
+    else None
+)
+image = SandboxImage(
+    f"{settings.name}-sandbox-image",
+    SandboxImageArgs(
+        project_dir=Path(__file__).parent,
+        context="docker/e2b-sandbox",
+        repository=registry.repository_url if registry else settings.name,
+        access_key_id=credentials.access_key_id,
+        secret_access_key=credentials.secret_access_key,
+        region=settings.region,
+        bucket_name=storage.bucket_name,
+        mount_dir=settings.mount_dir,
+        s3_endpoint_url=settings.sandbox_s3_endpoint_url,
+        base_image=settings.base_image,
+        registry=registry.credentials if registry else None,
+    ),
+)
 
 # Outputs: camelCase, stable; CI reads them with `pulumi stack output --json`.
 pulumi.export("bucketName", storage.bucket_name)
@@ -62,3 +97,7 @@ pulumi.export("accessKeyId", credentials.access_key_id)
 pulumi.export("secretAccessKey", credentials.secret_access_key)
 pulumi.export("credentialsSecretArn", credentials.secret_arn)
 pulumi.export("s3MountDir", settings.mount_dir)
+pulumi.export("imageName", image.image_name)
+pulumi.export("imageRef", image.image_ref)
+pulumi.export("ecrRepositoryUrl", registry.repository_url if registry else "")
+pulumi.export("e2bTemplateName", settings.e2b_template_name)

@@ -115,7 +115,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self, args: pulumi.runtime.MockCallArgs
     ) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         self.calls.append((args.token, dict(args.args)))
-        return self._answer(args.token, args.args), None
+        return self._answer(args.token, args.args), []
 
     def _answer(self, token: str, call_args: dict[str, Any]) -> dict[str, Any]:
         if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":

@@ -1,0 +1,139 @@
+"""The E2B sandbox image, built with the stack's scoped credentials as build args.
+
+E2B runs a template's start command once, when the template is built, and passes it no
+environment; every sandbox resumes from that snapshot. So whatever start-up.sh needs must be in the
+image, which is why the credentials (one bucket, rotatable) are build args.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+from components.registry import RegistryCredentials
+
+PLATFORM = "linux/amd64"  # E2B runs templates on x86-64 microVMs.
+DOCKERFILE = "e2b.Dockerfile"
+
+
+def _ignore_patterns(context: Path) -> list[str]:
+    ignore_file = context / ".dockerignore"
+    if not ignore_file.exists():
+        return []
+    lines = (line.strip() for line in ignore_file.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _sent_to_builder(relative: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last matching .dockerignore pattern decides; `!` re-includes."""
+    included = True
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if fnmatch.fnmatch(relative, pattern.lstrip("!")):
+            included = negated
+    return included
+
+
+def context_digest(context: Path, dockerfile: str = DOCKERFILE) -> str:
+    """SHA-256 over the Dockerfile and every file the build context sends, in a stable order."""
+    patterns = _ignore_patterns(context)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        relative = path.relative_to(context).as_posix()
+        if relative == dockerfile or _sent_to_builder(relative, patterns):
+            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def image_tag(context_sha256: str, *build_inputs: str) -> str:
+    """A tag that changes exactly when the image would: the context or a non-secret build input.
+
+    The access key id is among the inputs, so a rotation yields a new tag (ECR tags are
+    immutable); the secret itself never is, so the tag reveals nothing.
+    """
+    digest = hashlib.sha256("\0".join((context_sha256, *build_inputs)).encode()).hexdigest()
+    return f"sha-{digest[:16]}"
+
+
+@dataclass(frozen=True)
+class SandboxImageArgs:
+    project_dir: Path
+    """The Pulumi project's folder: the engine runs the program there, docker resolves from it."""
+    context: str
+    """The build context, relative to project_dir so that state is the same on every machine."""
+    repository: pulumi.Input[str]
+    """Where the image is named (and pushed): an ECR repository URL, or a local name."""
+    access_key_id: pulumi.Input[str]
+    secret_access_key: pulumi.Input[str]
+    region: str
+    bucket_name: pulumi.Input[str]
+    mount_dir: str
+    s3_endpoint_url: str | None = None
+    base_image: str | None = None
+    """Overrides the Dockerfile's pinned base; None keeps it."""
+    registry: RegistryCredentials | None = None
+    """Push to this registry; None builds into the local Docker engine only."""
+
+
+class SandboxImage(pulumi.ComponentResource):
+    """Builds docker/e2b-sandbox with pulumi-docker and pushes it when a registry is given."""
+
+    image: docker.Image
+    image_name: pulumi.Output[str]
+    image_ref: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: SandboxImageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("e2b-sandbox:image:SandboxImage", name, None, opts)
+
+        context_sha256 = context_digest(args.project_dir / args.context)
+        endpoint = args.s3_endpoint_url or ""
+        base = args.base_image or ""
+
+        def name_for(repository: str, access_key_id: str, bucket_name: str) -> str:
+            inputs = (access_key_id, bucket_name, args.region, args.mount_dir, endpoint, base)
+            return f"{repository}:{image_tag(context_sha256, *inputs)}"
+
+        image_name = pulumi.Output.all(args.repository, args.access_key_id, args.bucket_name).apply(
+            lambda values: name_for(*values)
+        )
+        build_args: dict[str, pulumi.Input[str]] = {
+            "AWS_ACCESS_KEY_ID": args.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.secret_access_key),
+            "AWS_REGION": args.region,
+            "S3_BUCKET_NAME": args.bucket_name,
+            "S3_MOUNT_DIR": args.mount_dir,
+            "S3_ENDPOINT_URL": endpoint,
+        }
+        if args.base_image:
+            build_args["BASE_IMAGE"] = args.base_image
+
+        registry = args.registry
+        self.image = docker.Image(
+            f"{name}-image",
+            image_name=image_name,
+            build=docker.DockerBuildArgs(
+                context=args.context,
+                dockerfile=f"{args.context}/{DOCKERFILE}",
+                platform=PLATFORM,
+                args=build_args,
+            ),
+            registry=docker.RegistryArgs(
+                server=registry.server, username=registry.username, password=registry.password
+            )
+            if registry
+            else None,
+            skip_push=registry is None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.image_name = self.image.image_name
+        # A pushed image is referenced by digest, so a template never picks up another build.
+        self.image_ref = self.image.repo_digest if registry else self.image.image_name
+        self.register_outputs({"imageName": self.image_name, "imageRef": self.image_ref})

@@ -1,0 +1,166 @@
+"""The sandbox image and its registry under mocks, and the pure tag and context-digest logic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+from components.image import context_digest, image_tag
+from tests.support.program import STACKS, ProgramRun, run_program, stack_config
+from tests.support.pulumi_mocks import RecordingMocks
+
+IMAGE = "docker:index/image:Image"
+REPOSITORY = "aws:ecr/repository:Repository"
+LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
+ACCESS_KEY = "aws:iam/accessKey:AccessKey"
+
+
+def build_inputs(result: ProgramRun) -> tuple[dict[str, Any], bool]:
+    """The image's build block, unwrapped, and whether it travelled as a secret."""
+    build = result.one(IMAGE).inputs["build"]
+    secret = is_rpc_secret(build)
+    return dict(unwrap_rpc_secret(build)), secret
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_build_args_come_from_the_stacks_own_key_and_bucket(
+    pulumi_mocks: RecordingMocks, stack: str
+) -> None:
+    result = run_program(pulumi_mocks, stack)
+    build, build_is_secret = build_inputs(result)
+    key = result.one(ACCESS_KEY).outputs
+    assert build["args"] == {
+        "AWS_ACCESS_KEY_ID": key["id"],
+        "AWS_SECRET_ACCESS_KEY": key["secret"],
+        "AWS_REGION": "us-east-1",
+        "S3_BUCKET_NAME": result.outputs["bucketName"],
+        "S3_MOUNT_DIR": "/opt/sentient",
+        "S3_ENDPOINT_URL": stack_config(stack).get("e2b-sandbox:sandboxS3EndpointUrl", ""),
+    }
+    # The secret build arg makes the whole build block secret: it is encrypted in state and
+    # shown as [secret] in every preview.
+    assert build_is_secret
+    assert build["context"] == "docker/e2b-sandbox"
+    assert build["dockerfile"] == "docker/e2b-sandbox/e2b.Dockerfile"
+    assert build["platform"] == "linux/amd64"
+
+
+def test_base_image_is_passed_only_when_configured(pulumi_mocks: RecordingMocks) -> None:
+    reference = "e2bdev/code-interpreter:1.5.0"
+    result = run_program(pulumi_mocks, "dev", {"e2b-sandbox:baseImage": reference})
+    assert build_inputs(result)[0]["args"]["BASE_IMAGE"] == reference
+    assert "BASE_IMAGE" not in build_inputs(run_program(pulumi_mocks, "dev"))[0]["args"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_deployed_stacks_push_to_their_private_repository(
+    pulumi_mocks: RecordingMocks, stack: str
+) -> None:
+    result = run_program(pulumi_mocks, stack)
+    image = result.one(IMAGE).inputs
+    repository = result.one(REPOSITORY)
+    url = repository.outputs["repositoryUrl"]
+    assert image["skipPush"] is False
+    assert image["imageName"].startswith(f"{url}:sha-")
+    registry = image["registry"]
+    assert is_rpc_secret(registry), "the registry password must stay a secret"
+    assert unwrap_rpc_secret(registry) == {
+        "server": url.split("/")[0],
+        "username": "AWS",
+        "password": "mock-ecr-password",
+    }
+    token_calls = [c for c in pulumi_mocks.calls if "getAuthorizationToken" in c[0]]
+    assert token_calls == [
+        ("aws:ecr/getAuthorizationToken:getAuthorizationToken", {"registryId": "123456789012"})
+    ]
+    assert result.outputs["ecrRepositoryUrl"] == url
+    assert result.outputs["imageRef"].startswith(f"{url}@sha256:")
+
+
+def test_local_stack_builds_without_registry_or_push(pulumi_mocks: RecordingMocks) -> None:
+    result = run_program(pulumi_mocks, "local")
+    image = result.one(IMAGE).inputs
+    assert image["skipPush"] is True
+    assert "registry" not in image
+    assert result.of_type(REPOSITORY) == []
+    assert result.outputs["ecrRepositoryUrl"] == ""
+    assert result.outputs["imageRef"] == result.outputs["imageName"]
+    assert result.outputs["imageName"].startswith("e2b-sandbox-local:sha-")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_repository_is_immutable_scanned_encrypted_and_pruned(
+    pulumi_mocks: RecordingMocks, stack: str
+) -> None:
+    result = run_program(pulumi_mocks, stack)
+    repository = result.one(REPOSITORY).inputs
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repository["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
+    keep = int(stack_config(stack).get("e2b-sandbox:ecrKeepImages", "10"))
+    (rule,) = json.loads(result.one(LIFECYCLE).inputs["policy"])["rules"]
+    assert rule["selection"]["countNumber"] == keep
+    assert result.one(LIFECYCLE).inputs["repository"] == result.one(REPOSITORY).outputs["name"]
+
+
+def test_rotation_changes_the_tag_and_the_tag_hides_the_secret(
+    pulumi_mocks: RecordingMocks,
+) -> None:
+    blue = run_program(pulumi_mocks, "prod")
+    green = run_program(
+        pulumi_mocks,
+        "prod",
+        {
+            "e2b-sandbox:keySlots": json.dumps(["blue", "green"]),
+            "e2b-sandbox:activeKeySlot": "green",
+        },
+    )
+    assert blue.outputs["imageName"] != green.outputs["imageName"]
+    for result in (blue, green):
+        assert result.outputs["secretAccessKey"] not in result.outputs["imageName"]
+        assert not result.outputs["imageName"].endswith(":latest")
+
+
+def test_image_tag_depends_on_every_input() -> None:
+    base = image_tag("c" * 64, "AKIA1", "bucket", "us-east-1", "/opt/sentient", "", "")
+    assert base.startswith("sha-") and len(base) == 20
+    assert image_tag("c" * 64, "AKIA1", "bucket", "us-east-1", "/opt/sentient", "", "") == base
+    for changed in (
+        image_tag("d" * 64, "AKIA1", "bucket", "us-east-1", "/opt/sentient", "", ""),
+        image_tag("c" * 64, "AKIA2", "bucket", "us-east-1", "/opt/sentient", "", ""),
+        image_tag("c" * 64, "AKIA1", "bucket", "us-east-1", "/mnt/files", "", ""),
+    ):
+        assert changed != base
+
+
+def make_context(root: Path) -> Path:
+    context = root / "context"
+    context.mkdir()
+    (context / "e2b.Dockerfile").write_text("FROM scratch\n")
+    (context / ".dockerignore").write_text("# sent: only these\n*\n!start-up.sh\n")
+    (context / "start-up.sh").write_text("#!/bin/bash\n")
+    (context / "notes.env").write_text("SECRET=1\n")
+    return context
+
+
+def test_context_digest_follows_what_the_build_sends(tmp_path: Path) -> None:
+    context = make_context(tmp_path)
+    first = context_digest(context)
+    assert context_digest(context) == first
+    (context / "notes.env").write_text("SECRET=2\n")  # ignored by .dockerignore
+    assert context_digest(context) == first
+    (context / "start-up.sh").write_text("#!/bin/bash\necho changed\n")
+    assert context_digest(context) != first
+    second = context_digest(context)
+    (context / "e2b.Dockerfile").write_text("FROM scratch\nLABEL x=y\n")
+    assert context_digest(context) != second
+
+
+def test_the_real_context_digest_is_stable(repo_root: Path) -> None:
+    context = repo_root / "docker" / "e2b-sandbox"
+    assert context_digest(context) == context_digest(context)
+    assert len(context_digest(context)) == 64
