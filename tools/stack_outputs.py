@@ -1,0 +1,335 @@
+"""The stack's outputs for CI and the backend: a dotenv, JSON, GitHub step outputs, the override.
+
+    python -m tools.stack_outputs --stack dev --format env     # build/dev/e2b-s3.env (0600)
+    python -m tools.stack_outputs --stack dev --format compose # build/dev/docker-compose.s3.yml
+    python -m tools.stack_outputs --stack dev --format json    # build/dev/stack-outputs.json (0600)
+    python -m tools.stack_outputs --stack dev --format github  # masks, then $GITHUB_OUTPUT
+    python -m tools.stack_outputs --stack dev --format mask    # ::add-mask:: for every secret
+    python -m tools.stack_outputs --stack dev --check-preview preview.txt
+
+The outputs come from `pulumi stack output --json --show-secrets` (run here, its output never
+printed) or from a saved copy (`--input FILE`, `-` for stdin). Bad input stops the command with a
+message naming the problem and the fix, before anything is written; files are written to a temporary
+file in the same directory and then renamed, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+# The stack's outputs, as the program exports them (camelCase, stable names).
+OUTPUT_NAMES = (
+    "bucketName",
+    "bucketArn",
+    "region",
+    "iamUserName",
+    "iamUserArn",
+    "accessKeyId",
+    "secretAccessKey",
+    "credentialsSecretArn",
+    "s3MountDir",
+    "imageName",
+    "imageRef",
+    "ecrRepositoryUrl",
+    "e2bTemplateName",
+    "composeOverride",
+    "composeOverridePath",
+)
+# The outputs the program exports as secrets: masked in CI, never printed, files holding them 0600.
+SECRET_OUTPUTS = frozenset({"secretAccessKey"})
+# The backend's dotenv: variable -> stack output.
+DOTENV_VARIABLES = {
+    "AWS_ACCESS_KEY_ID": "accessKeyId",
+    "AWS_SECRET_ACCESS_KEY": "secretAccessKey",
+    "AWS_REGION": "region",
+    "S3_BUCKET_NAME": "bucketName",
+    "S3_MOUNT_DIR": "s3MountDir",
+    "E2B_TEMPLATE_NAME": "e2bTemplateName",
+}
+# Must match components.compose.ENV_FILE_NAME: the file the override's env_file names.
+ENV_FILE_NAME = "e2b-s3.env"
+OVERRIDE_FILE_NAME = "docker-compose.s3.yml"
+FORMATS = ("env", "compose", "json", "github", "mask")
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# `old => [secret]` where old is not [secret]: Pulumi showing a value that is now secret in plain
+# text (pulumi/pulumi#9330, #4957).
+_REVEALED_OLD_VALUE = re.compile(r":\s*(?P<old>\S.*?)\s+[=-]>\s+\"?\[secret\]\"?\s*$")
+
+
+class OutputsError(Exception):
+    """Bad input: the message names the problem and the fix, never a secret value."""
+
+
+def read_outputs(stack: str, source: str | None) -> dict[str, object]:
+    """The stack outputs from a saved JSON file, stdin (`-`), or the Pulumi CLI."""
+    if source is None:
+        text, origin = _pulumi_stack_output(stack), f"`pulumi stack output` for stack {stack}"
+    elif source == "-":
+        text, origin = sys.stdin.read(), "stdin"
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as error:
+            raise OutputsError(
+                f"cannot read {source}: {error.strerror}. Save the outputs with "
+                f"`pulumi stack output --stack {stack} --json --show-secrets > FILE` first"
+            ) from None
+        origin = source
+    try:
+        outputs = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise OutputsError(
+            f"{origin} is not JSON ({error.msg} at line {error.lineno}, column {error.colno}). "
+            "Pass the output of `pulumi stack output --json --show-secrets`"
+        ) from None
+    if not isinstance(outputs, dict):
+        raise OutputsError(
+            f"{origin} holds a JSON {type(outputs).__name__}, not an object of stack outputs. "
+            "Pass the output of `pulumi stack output --json --show-secrets`"
+        )
+    return outputs
+
+
+def _pulumi_stack_output(stack: str) -> str:
+    command = ["pulumi", "stack", "output", "--stack", stack, "--json", "--show-secrets"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    except FileNotFoundError:
+        raise OutputsError(
+            "the pulumi CLI is not on PATH. Install it, or pass --input with a saved "
+            "`pulumi stack output --json --show-secrets`"
+        ) from None
+    if result.returncode != 0:
+        raise OutputsError(
+            f"`pulumi stack output --stack {stack}` failed: {result.stderr.strip()}. "
+            "Log in to the stack's backend and check the stack name"
+        )
+    return result.stdout
+
+
+def require(outputs: Mapping[str, object], names: Iterable[str], stack: str) -> dict[str, str]:
+    """The named outputs as strings; raises naming every missing or non-text one."""
+    names = list(names)
+    missing = [name for name in names if name not in outputs]
+    if missing:
+        raise OutputsError(
+            f"stack {stack} has no output {', '.join(missing)}. Run `pulumi up --stack {stack}` "
+            "with the current program, and check that --stack names the right stack"
+        )
+    not_text = [name for name in names if not isinstance(outputs[name], str)]
+    if not_text:
+        raise OutputsError(
+            f"stack output {', '.join(not_text)} of stack {stack} is not a string. "
+            "The program exports every output as text: run `pulumi up` with the current program"
+        )
+    return {name: str(outputs[name]) for name in names}
+
+
+def dotenv_value(variable: str, value: str) -> str:
+    """A value quoted for compose's env_file parser, which then reads back exactly `value`.
+
+    Double quotes with `\\`, `"` and `$` escaped: compose would otherwise expand `${...}` and treat
+    ` #` as a comment in unquoted values.
+    """
+    if _CONTROL_CHARACTERS.search(value):
+        raise OutputsError(
+            f"{variable} contains a control character (a newline?), which a dotenv line cannot "
+            "hold. Fix the stack output it comes from"
+        )
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
+
+
+def render_dotenv(outputs: Mapping[str, object], stack: str) -> str:
+    """The backend's dotenv: the access key and the bucket settings."""
+    values = require(outputs, DOTENV_VARIABLES.values(), stack)
+    lines = [
+        f"# Stack {stack}: the backend's S3 credentials and settings. Keep it mode 0600; "
+        "never commit it.",
+        *(
+            f"{variable}={dotenv_value(variable, values[output])}"
+            for variable, output in DOTENV_VARIABLES.items()
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(outputs: Mapping[str, object], stack: str) -> str:
+    values = require(outputs, OUTPUT_NAMES, stack)
+    return json.dumps(values, indent=2, sort_keys=True) + "\n"
+
+
+def _workflow_command_data(value: str) -> str:
+    """Escapes a value for a GitHub workflow command (`::add-mask::...`)."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def mask_commands(outputs: Mapping[str, object]) -> str:
+    """`::add-mask::` for every line of every secret output present (a new stack has none)."""
+    commands = []
+    for name in sorted(SECRET_OUTPUTS & outputs.keys()):
+        value = outputs[name]
+        secret = value if isinstance(value, str) else json.dumps(value)
+        commands += [
+            f"::add-mask::{_workflow_command_data(line)}\n"
+            for line in secret.splitlines()
+            if line.strip()
+        ]
+    return "".join(commands)
+
+
+def render_github_outputs(outputs: Mapping[str, object], stack: str) -> str:
+    """Step outputs in $GITHUB_OUTPUT's multi-line syntax, one random delimiter per value."""
+    values = require(outputs, OUTPUT_NAMES, stack)
+    blocks = []
+    for name, value in values.items():
+        delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
+        blocks.append(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    return "".join(blocks)
+
+
+def find_revealed_secrets(preview: str, outputs: Mapping[str, object]) -> list[str]:
+    """Where a preview shows a secret in plain text: line numbers and reasons, never the value."""
+    secrets = {
+        name: value
+        for name, value in outputs.items()
+        if name in SECRET_OUTPUTS and isinstance(value, str) and value
+    }
+    findings = []
+    for number, line in enumerate(preview.splitlines(), start=1):
+        findings += [
+            f"line {number}: the value of stack output {name}"
+            for name, value in sorted(secrets.items())
+            if value in line
+        ]
+        revealed = _REVEALED_OLD_VALUE.search(line)
+        if revealed and revealed.group("old").strip('"') != "[secret]":
+            findings.append(f"line {number}: the old value of a property that is now secret")
+    return findings
+
+
+def write_private(path: Path, text: str, mode: int) -> None:
+    """Writes `text` with `mode` via a temporary file in the same directory, then renames it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(temporary).chmod(mode)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _github(outputs: Mapping[str, object], stack: str, path: str | None) -> str:
+    """Masks every secret, then appends every output to the step outputs file."""
+    if not path:
+        raise OutputsError(
+            "GITHUB_OUTPUT is not set: --format github runs inside a GitHub Actions step, "
+            "or pass --output FILE"
+        )
+    text = render_github_outputs(outputs, stack)
+    # The runner must know the masks before any output holds the secret.
+    sys.stdout.write(mask_commands(outputs))
+    sys.stdout.flush()
+    # One write of the whole block: bad input stopped us before anything reached the file.
+    with Path(path).open("a", encoding="utf-8") as handle:
+        handle.write(text)
+    return ""
+
+
+def _default_path(stack: str, output_format: str) -> Path:
+    names = {"env": ENV_FILE_NAME, "compose": OVERRIDE_FILE_NAME, "json": "stack-outputs.json"}
+    return Path("build") / stack / names[output_format]
+
+
+def run(args: argparse.Namespace) -> str:
+    """Does what the arguments ask; returns what goes to stdout."""
+    outputs = read_outputs(args.stack, args.input)
+    if args.check_preview is not None:
+        return _check_preview(Path(args.check_preview), outputs, args.stack)
+    if args.format == "mask":
+        return mask_commands(outputs)
+    if args.format == "github":
+        return _github(outputs, args.stack, args.output or os.environ.get("GITHUB_OUTPUT"))
+    path = Path(args.output) if args.output else _default_path(args.stack, args.format)
+    if args.format == "env":
+        write_private(path, render_dotenv(outputs, args.stack), 0o600)
+    elif args.format == "json":
+        write_private(path, render_json(outputs, args.stack), 0o600)
+    else:
+        override = require(outputs, ["composeOverride"], args.stack)["composeOverride"]
+        write_private(path, override, 0o644)
+    return f"wrote {path}\n"
+
+
+def _check_preview(path: Path, outputs: Mapping[str, object], stack: str) -> str:
+    try:
+        preview = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise OutputsError(
+            f"cannot read the preview {path}: {error.strerror}. Save "
+            f"`pulumi preview --diff --stack {stack}` to it first"
+        ) from None
+    findings = find_revealed_secrets(preview, outputs)
+    if findings:
+        raise OutputsError(
+            f"the preview of stack {stack} shows a secret in plain text, so it is not posted:\n  "
+            + "\n  ".join(findings)
+            + "\nRead the diff where only you see it (`pulumi preview --diff` on your machine). "
+            "Mark the value secret from its first write (pulumi.Output.secret or "
+            "additional_secret_outputs), and rotate it if it was ever shown"
+        )
+    return f"the preview of stack {stack} shows no secret\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.stack_outputs",
+        description=__doc__.split("\n\n")[0] if __doc__ else "",
+    )
+    parser.add_argument("--stack", required=True, help="the Pulumi stack, e.g. dev")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--format", choices=FORMATS, help="what to write")
+    action.add_argument(
+        "--check-preview",
+        metavar="FILE",
+        help="fail if this saved `pulumi preview --diff` shows a secret in plain text",
+    )
+    parser.add_argument(
+        "--input",
+        metavar="FILE",
+        help="saved `pulumi stack output --json --show-secrets` ('-' for stdin); "
+        "default: run the pulumi CLI",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="FILE",
+        help="where to write (default: build/<stack>/..., or $GITHUB_OUTPUT for github)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        sys.stdout.write(run(args))
+    except OutputsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
