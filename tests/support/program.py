@@ -14,25 +14,22 @@ import yaml
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.sync_await import _sync_await
 
-from tests.support.pulumi_mocks import RecordedResource, RecordingMocks, configure_mocks
+from tests.support.pulumi_mocks import (
+    RecordedResource,
+    RecordingMocks,
+    ResourceLookup,
+    configure_mocks,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("local", "dev", "staging", "prod")
 
 
 @dataclass
-class ProgramRun:
+class ProgramRun(ResourceLookup):
     resources: list[RecordedResource]
     outputs: dict[str, Any]
     secret_outputs: set[str]
-
-    def of_type(self, type_: str) -> list[RecordedResource]:
-        return [r for r in self.resources if r.type == type_]
-
-    def one(self, type_: str) -> RecordedResource:
-        found = self.of_type(type_)
-        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
-        return found[0]
 
 
 def stack_file(stack: str) -> Path:

@@ -64,8 +64,22 @@ def _urn_type(urn: str) -> str:
     return urn.split("::")[2].split("$")[-1] if urn.count("::") >= 3 else ""
 
 
+class ResourceLookup:
+    """Finding recorded resources by type, for the mocks and for a program run alike."""
+
+    resources: list[RecordedResource]
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> RecordedResource:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+
 @dataclass
-class RecordingMocks(pulumi.runtime.Mocks):
+class RecordingMocks(ResourceLookup, pulumi.runtime.Mocks):
     """Records resources and invokes; answers like the AWS and Docker providers would."""
 
     region: str = "us-east-1"
@@ -78,14 +92,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources.clear()
         self.calls.clear()
         self._options.clear()
-
-    def of_type(self, type_: str) -> list[RecordedResource]:
-        return [r for r in self.resources if r.type == type_]
-
-    def one(self, type_: str) -> RecordedResource:
-        found = self.of_type(type_)
-        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
-        return found[0]
 
     def record_options(self, name: str, options: ResourceOptionsSeen) -> None:
         self._options[name] = options

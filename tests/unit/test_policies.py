@@ -22,20 +22,21 @@ BUCKET_ARN = "arn:aws:s3:::e2b-sandbox-dev-20261127093000123400000001"
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 
 
-def actions_of(document: dict[str, Any]) -> set[str]:
+def statement_values(document: dict[str, Any], key: str) -> set[str]:
+    """Every value of `key` ("Action" or "Resource") across the statements, strings or lists."""
     found: set[str] = set()
     for statement in document["Statement"]:
-        action = statement["Action"]
-        found.update([action] if isinstance(action, str) else action)
+        value = statement[key]
+        found.update([value] if isinstance(value, str) else value)
     return found
+
+
+def actions_of(document: dict[str, Any]) -> set[str]:
+    return statement_values(document, "Action")
 
 
 def resources_of(document: dict[str, Any]) -> set[str]:
-    found: set[str] = set()
-    for statement in document["Statement"]:
-        resource = statement["Resource"]
-        found.update([resource] if isinstance(resource, str) else resource)
-    return found
+    return statement_values(document, "Resource")
 
 
 def test_sandbox_policy_grants_exactly_the_listed_actions() -> None:

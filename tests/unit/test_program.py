@@ -16,24 +16,13 @@ from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 from components.settings import SettingsError
 from tests.support.program import STACKS, ProgramRun, run_program, stack_config
 from tests.support.pulumi_mocks import RecordingMocks
+from tools.stack_outputs import OUTPUT_NAMES, SECRET_OUTPUTS
 
 BUCKET = "aws:s3/bucket:Bucket"
 ACCESS_KEY = "aws:iam/accessKey:AccessKey"
 SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-
-FOUNDATION_OUTPUTS = {
-    "bucketName",
-    "bucketArn",
-    "region",
-    "iamUserName",
-    "iamUserArn",
-    "accessKeyId",
-    "secretAccessKey",
-    "credentialsSecretArn",
-    "s3MountDir",
-}
 
 
 @pytest.fixture(params=STACKS)
@@ -48,11 +37,12 @@ def run(mocks: RecordingMocks, stack: str, **overrides: str | None) -> ProgramRu
 # --- the program as a whole -------------------------------------------------------------------
 
 
-def test_every_stack_exports_the_foundation_outputs(
+def test_every_stack_exports_exactly_the_outputs_ci_reads(
     pulumi_mocks: RecordingMocks, stack: str
 ) -> None:
     result = run(pulumi_mocks, stack)
-    assert set(result.outputs) >= FOUNDATION_OUTPUTS
+    assert sorted(result.outputs) == sorted(OUTPUT_NAMES)
+    assert result.secret_outputs == set(SECRET_OUTPUTS)
     bucket = result.one(BUCKET).outputs["bucket"]
     assert result.outputs["bucketName"] == bucket
     assert result.outputs["bucketArn"] == f"arn:aws:s3:::{bucket}"
