@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -306,7 +305,8 @@ def test_build_result_counts_cached_and_executed_run_steps() -> None:
     assert (result.run_steps, result.run_steps_executed) == (2, 1)
 
 
-def test_standin_tarball_is_cached_under_build(standin_base: str) -> None:
-    key = standin_base.rsplit("-", 1)[1]
-    assert list((Path(__file__).resolve().parents[2] / "build" / "podman").glob(f"*{key}.tar"))
+def test_standin_is_tagged_with_the_base_images_name(standin_base: str) -> None:
+    # The tarball cache under build/podman only matters when podman lacks the image: on a machine
+    # that already imported it (a second CI run) nothing is rebuilt, so only the tag is checked.
     assert standin_base.startswith("docker.io/e2bdev/code-interpreter:debootstrap-standin-")
+    assert podman("image", "exists", standin_base, check=False).returncode == 0
