@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
@@ -154,8 +154,6 @@ CONFIG_KEYS: Mapping[str, str] = {
 }
 REGION_KEY = "aws:region"
 
-T = TypeVar("T")
-
 
 class _Problems:
     """Collects problems so the user sees all of them in one run, not one per `pulumi up`."""
@@ -188,16 +186,15 @@ def _parse_string_list(raw: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _convert(
-    problems: _Problems, key: str, raw: str | None, parse: Callable[[str], T], allowed: str
-) -> T | None:
-    if raw is None:
-        return None
-    try:
-        return parse(raw)
-    except ValueError:
-        problems.add(key, raw, allowed)
-        return None
+_LIST_FORM = 'must be a list of strings, e.g. ["a/", "b/"] (pulumi config set --path KEY[0] VALUE)'
+# How each non-text key is read from its config string, and the form a bad value is told to take.
+_PARSERS: Mapping[str, tuple[Callable[[str], Any], str]] = {
+    "noncurrentVersionDays": (_parse_int, "must be a whole number"),
+    "ecrKeepImages": (_parse_int, "must be a whole number"),
+    "forceDestroy": (_parse_bool, "must be true or false"),
+    "allowedKeyPrefixes": (_parse_string_list, _LIST_FORM),
+    "keySlots": (_parse_string_list, _LIST_FORM),
+}
 
 
 def load_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
@@ -217,36 +214,15 @@ def load_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
     if region is None or not _REGION_RE.match(region):
         problems.add(REGION_KEY, region, "must be an AWS region such as us-east-1 or eu-central-1")
 
-    for key in (
-        "bucketPrefix",
-        "mountDir",
-        "kmsKeyArn",
-        "activeKeySlot",
-        "permissionsBoundaryArn",
-        "baseImage",
-        "sandboxS3EndpointUrl",
-        "e2bTemplateName",
-        "composeServiceName",
-        "composeOutputPath",
-    ):
-        if (value := text(key)) is not None:
-            values[CONFIG_KEYS[key]] = value
-    whole_number = "must be a whole number"
-    for key in ("noncurrentVersionDays", "ecrKeepImages"):
-        if (number := _convert(problems, key, text(key), _parse_int, whole_number)) is not None:
-            values[CONFIG_KEYS[key]] = number
-    flag = _convert(
-        problems, "forceDestroy", text("forceDestroy"), _parse_bool, "must be true or false"
-    )
-    if flag is not None:
-        values["force_destroy"] = flag
-    string_list = (
-        'must be a list of strings, e.g. ["a/", "b/"] (pulumi config set --path KEY[0] VALUE)'
-    )
-    for key in ("allowedKeyPrefixes", "keySlots"):
-        items = _convert(problems, key, text(key), _parse_string_list, string_list)
-        if items is not None:
-            values[CONFIG_KEYS[key]] = items
+    for key, field_name in CONFIG_KEYS.items():
+        value = text(key)
+        if key == "environment" or value is None:
+            continue
+        parse, allowed = _PARSERS.get(key, (str, ""))
+        try:
+            values[field_name] = parse(value)
+        except ValueError:
+            problems.add(key, value, allowed)
 
     if problems.items:
         raise SettingsError(problems.items)

@@ -208,3 +208,16 @@ def test_every_problem_is_reported_at_once() -> None:
         load(bucketPrefix="UPPER", mountDir="relative", ecrKeepImages="0", activeKeySlot="green")
     assert len(raised.value.problems) == 4
     assert "4 problem(s)" in str(raised.value)
+
+
+def test_each_key_is_parsed_as_the_type_pulumi_yaml_declares(repo_root: Path) -> None:
+    from components import settings as module
+
+    expected = {
+        "integer": module._parse_int,
+        "boolean": module._parse_bool,
+        "array": module._parse_string_list,
+    }
+    for key, spec in project_config(repo_root).items():
+        parser = module._PARSERS.get(key, (str, ""))[0]
+        assert parser is expected.get(spec["type"], str), key
