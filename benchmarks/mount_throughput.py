@@ -17,7 +17,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # share the test suite's moto launcher
 
-from tests.support.moto_server import MotoServer, start_moto  # noqa: E402
+from tests.support.moto_server import MotoServer, silent_endpoint, start_moto  # noqa: E402
 
 SCRIPT = REPO_ROOT / "docker" / "e2b-sandbox" / "start-up.sh"
 MIB = 1024 * 1024
@@ -440,14 +439,6 @@ def measure_direct(server: MotoServer, data: bytes) -> Direct:
             s3.put_object(Bucket=bucket, Key=f"small/{name}", Body=payload)
 
     return Direct(write, read, timed(put_small))
-
-
-@contextmanager
-def silent_endpoint() -> Iterator[str]:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def silent_endpoint_give_up(server: MotoServer, root: Path) -> float:

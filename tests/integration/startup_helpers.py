@@ -9,8 +9,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,15 +157,6 @@ def fuse_tools_missing() -> list[str]:
     missing = [tool for tool in ("s3fs", "fusermount", "setpriv") if shutil.which(tool) is None]
     missing += [str(path) for path in (RCLONE, Path("/dev/fuse")) if not path.exists()]
     return missing
-
-
-@contextmanager
-def silent_endpoint() -> Iterator[str]:
-    """A TCP port that accepts connections and never answers, like a stalled proxy."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def closed_endpoint() -> str:

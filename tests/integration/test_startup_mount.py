@@ -33,11 +33,10 @@ from tests.integration.startup_helpers import (
     is_mounted,
     make_sandbox,
     processes_mentioning,
-    silent_endpoint,
     stop_group,
     unmount,
 )
-from tests.support.moto_server import MotoServer
+from tests.support.moto_server import MotoServer, silent_endpoint
 
 SEED_KEY = "seed/hello.txt"
 SEED_BODY = b"seeded through the S3 API\n"

@@ -14,6 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,12 @@ def start_moto(enforce_iam: bool, log_dir: Path) -> MotoServer:
         server.stop()
         raise
     return server
+
+
+@contextmanager
+def silent_endpoint() -> Iterator[str]:
+    """A TCP port that accepts connections and never answers, like a stalled proxy."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
