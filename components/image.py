@@ -120,6 +120,7 @@ class SandboxImage(pulumi.ComponentResource):
             image_name=image_name,
             build=docker.DockerBuildArgs(
                 context=args.context,
+                # pulumi-docker (v4+) resolves the Dockerfile from the project, not the context.
                 dockerfile=f"{args.context}/{DOCKERFILE}",
                 platform=PLATFORM,
                 args=build_args,
