@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +22,15 @@ import pulumi
 import pulumi.dynamic
 import yaml
 
+from components.backend_files import CONTROL_CHARACTERS, ENV_FILE_NAME
+
 RESOURCE_TYPE = "e2b-sandbox:compose:ComposeOverride"
 # The dotenv the outputs tool writes; the override names it relative to the backend's project
 # directory (compose resolves an override's relative paths against the first compose file's dir).
-ENV_FILE_NAME = "e2b-s3.env"
-OVERRIDE_FILE_NAME = "docker-compose.s3.yml"
 # A FUSE mount made on the host after the container started must appear inside it; rslave passes
 # host mounts in without letting the container's mounts propagate back to the host.
 MOUNT_PROPAGATION = "rslave"
 
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _T = TypeVar("_T")
 
 
@@ -53,7 +51,7 @@ class ComposeOverrideArgs:
 def _check_value(what: str, value: str) -> None:
     if not value:
         raise ValueError(f"{what} is empty: set it in the stack configuration")
-    if _CONTROL_CHARACTERS.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValueError(f"{what} {value!r} contains a control character: remove it")
 
 

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import pulumi
 
+from components.backend_files import OVERRIDE_FILE_NAME, default_path
+
 PROJECT = "e2b-sandbox"
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
 # Environments whose data a destroy must never take with it (forceDestroy is refused there).
@@ -241,7 +243,7 @@ def _with_derived_defaults(settings: Settings) -> Settings:
         settings,
         e2b_template_name=settings.e2b_template_name or f"{PROJECT}-{settings.environment}",
         compose_output_path=settings.compose_output_path
-        or f"build/{settings.stack}/docker-compose.s3.yml",
+        or default_path(settings.stack, OVERRIDE_FILE_NAME),
         tags={"environment": settings.environment, "project": PROJECT, "managed-by": "pulumi"},
     )
 

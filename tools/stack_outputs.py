@@ -26,6 +26,13 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from components.backend_files import (
+    CONTROL_CHARACTERS,
+    ENV_FILE_NAME,
+    OVERRIDE_FILE_NAME,
+    default_path,
+)
+
 # The stack's outputs, as the program exports them (camelCase, stable names).
 OUTPUT_NAMES = (
     "bucketName",
@@ -55,12 +62,8 @@ DOTENV_VARIABLES = {
     "S3_MOUNT_DIR": "s3MountDir",
     "E2B_TEMPLATE_NAME": "e2bTemplateName",
 }
-# Must match components.compose.ENV_FILE_NAME: the file the override's env_file names.
-ENV_FILE_NAME = "e2b-s3.env"
-OVERRIDE_FILE_NAME = "docker-compose.s3.yml"
 FORMATS = ("env", "compose", "json", "github", "mask")
 
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # `old => [secret]` where old is not [secret]: Pulumi showing a value that is now secret in plain
 # text (pulumi/pulumi#9330, #4957).
 _REVEALED_OLD_VALUE = re.compile(r":\s*(?P<old>\S.*?)\s+[=-]>\s+\"?\[secret\]\"?\s*$")
@@ -141,7 +144,7 @@ def dotenv_value(variable: str, value: str) -> str:
     Double quotes with `\\`, `"` and `$` escaped: compose would otherwise expand `${...}` and treat
     ` #` as a comment in unquoted values.
     """
-    if _CONTROL_CHARACTERS.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise OutputsError(
             f"{variable} contains a control character (a newline?), which a dotenv line cannot "
             "hold. Fix the stack output it comes from"
@@ -251,7 +254,7 @@ def _github(outputs: Mapping[str, object], stack: str, path: str | None) -> str:
 
 def _default_path(stack: str, output_format: str) -> Path:
     names = {"env": ENV_FILE_NAME, "compose": OVERRIDE_FILE_NAME, "json": "stack-outputs.json"}
-    return Path("build") / stack / names[output_format]
+    return Path(default_path(stack, names[output_format]))
 
 
 def run(args: argparse.Namespace) -> str:

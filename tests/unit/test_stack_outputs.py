@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components import compose
 from tools import stack_outputs
@@ -84,8 +85,21 @@ def test_the_secret_outputs_constant_names_only_the_secret_access_key() -> None:
 
 
 def test_file_names_match_what_the_override_references() -> None:
-    assert stack_outputs.ENV_FILE_NAME == compose.ENV_FILE_NAME
-    assert stack_outputs.OVERRIDE_FILE_NAME == compose.OVERRIDE_FILE_NAME
+    override = yaml.safe_load(
+        compose.render_compose_override(
+            environment="dev",
+            service_name="backend",
+            bucket_name="bucket",
+            region="eu-west-1",
+            mount_dir="/opt/sentient",
+            template_name="e2b-sandbox-dev",
+        )
+    )
+    (env_file,) = override["services"]["backend"]["env_file"]
+    # The override names the dotenv the tool writes by default, beside the override it writes.
+    env_path = stack_outputs._default_path("dev", "env")
+    assert env_file["path"] == f"./{env_path.name}"
+    assert stack_outputs._default_path("dev", "compose").parent == env_path.parent
 
 
 class TestEnv:
