@@ -33,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # share the test suite's moto launcher
 
 from tests.support.moto_server import MotoServer, silent_endpoint, start_moto  # noqa: E402
+from tests.support.mounts import is_mounted, unmount  # noqa: E402
 
 SCRIPT = REPO_ROOT / "docker" / "e2b-sandbox" / "start-up.sh"
 MIB = 1024 * 1024
@@ -192,11 +193,6 @@ def check_prerequisites() -> None:
     rclone_binary()
 
 
-def is_mounted(path: Path) -> bool:
-    with Path("/proc/self/mountinfo").open() as mountinfo:
-        return any(line.split()[4] == str(path) for line in mountinfo)
-
-
 def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
@@ -347,7 +343,7 @@ def mounted(
         tail = log.read_text(errors="replace")[-400:] if log.exists() else ""
         raise RuntimeError(f"{error}; client log ends: {tail}") from error
     finally:
-        subprocess.run(["fusermount", "-u", "-z", str(mount_dir)], capture_output=True, check=False)
+        unmount(mount_dir)
         if process is not None:
             process.wait(timeout=30)
 

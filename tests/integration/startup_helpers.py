@@ -23,21 +23,6 @@ SANDBOX_UID = 1000
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def is_mounted(path: Path) -> bool:
-    """Whether path is a mount point, read from mountinfo (stat() would hang on a dead FUSE)."""
-    escaped = str(path).replace(" ", "\\040")
-    with Path("/proc/self/mountinfo").open() as mountinfo:
-        return any(line.split()[4] == escaped for line in mountinfo)
-
-
-def unmount(path: Path) -> None:
-    """Lazy-unmount path if it is mounted; the FUSE client exits once its mount is gone."""
-    for command in (["fusermount", "-u", "-z", str(path)], ["umount", "-l", str(path)]):
-        if not is_mounted(path):
-            return
-        subprocess.run(command, capture_output=True, check=False, timeout=10)
-
-
 def processes_mentioning(text: str) -> list[str]:
     """Command lines of running processes that contain text (stray clients, leaked secrets)."""
     found = []

@@ -30,13 +30,12 @@ from tests.integration.startup_helpers import (
     fuse_tools_missing,
     group_cpu_seconds,
     hand_to_sandbox_user,
-    is_mounted,
     make_sandbox,
     processes_mentioning,
     stop_group,
-    unmount,
 )
 from tests.support.moto_server import MotoServer, silent_endpoint
+from tests.support.mounts import is_mounted, unmount
 
 SEED_KEY = "seed/hello.txt"
 SEED_BODY = b"seeded through the S3 API\n"
