@@ -23,6 +23,11 @@ SANDBOX_UID = 1000
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+def as_user(uid: int) -> list[str]:
+    """Command prefix that runs what follows as uid, with no supplementary groups."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+
+
 def processes_mentioning(text: str) -> list[str]:
     """Command lines of running processes that contain text (stray clients, leaked secrets)."""
     found = []
@@ -88,13 +93,7 @@ class Sandbox:
         """Run `start-up.sh --mount-only` and collect its output and status files."""
         command = ["bash", str(SCRIPT), "--mount-only"]
         if as_uid is not None:
-            command = [
-                "setpriv",
-                f"--reuid={as_uid}",
-                f"--regid={as_uid}",
-                "--clear-groups",
-                *command,
-            ]
+            command = [*as_user(as_uid), *command]
         started = time.monotonic()
         completed = subprocess.run(
             command,

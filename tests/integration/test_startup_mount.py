@@ -26,6 +26,7 @@ from tests.integration.startup_helpers import (
     SCRIPT,
     Sandbox,
     StartupResult,
+    as_user,
     closed_endpoint,
     fuse_tools_missing,
     group_cpu_seconds,
@@ -182,10 +183,10 @@ def test_sandbox_user_reads_writes_and_deletes(
     result = sandbox.run(env)
     assert result.status["ok"] is True, result.output
 
-    as_user = ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
+    sandbox_user = as_user(SANDBOX_UID)
     script = 'cat "$1/seed/hello.txt" && echo user-data > "$1/user.txt" && cat "$1/user.txt"'
     completed = subprocess.run(
-        [*as_user, "sh", "-c", script, "sh", str(sandbox.mount_dir)],
+        [*sandbox_user, "sh", "-c", script, "sh", str(sandbox.mount_dir)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -195,7 +196,9 @@ def test_sandbox_user_reads_writes_and_deletes(
     assert completed.stdout == SEED_BODY.decode() + "user-data\n"
     assert object_body(moto_server, bucket, "user.txt") == b"user-data\n"
 
-    subprocess.run([*as_user, "rm", str(sandbox.mount_dir / "user.txt")], check=True, timeout=30)
+    subprocess.run(
+        [*sandbox_user, "rm", str(sandbox.mount_dir / "user.txt")], check=True, timeout=30
+    )
     deadline = time.monotonic() + 10
     while "user.txt" in keys_in(moto_server, bucket) and time.monotonic() < deadline:
         time.sleep(0.2)
