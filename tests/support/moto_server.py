@@ -22,6 +22,8 @@ from typing import Any
 
 import boto3
 
+from tests.support.ports import free_port
+
 REGION = "us-east-1"
 # CreateUser, PutUserPolicy, CreateAccessKey: the requests moto lets through before enforcing.
 _BOOTSTRAP_REQUESTS = 3
@@ -29,12 +31,6 @@ _ADMIN_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
