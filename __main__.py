@@ -48,8 +48,6 @@ credentials = SandboxCredentials(
     f"{settings.name}-sandbox-key",
     SandboxCredentialsArgs(
         user_name=identity.user_name,
-        bucket_name=storage.bucket_name,
-        region=settings.region,
         key_slots=settings.key_slots,
         active_key_slot=settings.active_key_slot,
         recovery_window_days=settings.secret_recovery_window_days,
@@ -57,6 +55,17 @@ credentials = SandboxCredentials(
         tags=settings.tags,
     ),
 )
+# What the sandbox and the backend receive, by stack output name (components/contract.py).
+shared: dict[str, pulumi.Input[str]] = {
+    "bucketName": storage.bucket_name,
+    "region": settings.region,
+    "s3MountDir": settings.mount_dir,
+    "s3EndpointUrl": settings.sandbox_s3_endpoint_url or "",
+    "s3MountFreshnessSeconds": str(settings.mount_freshness_seconds),
+    "e2bTemplateName": settings.e2b_template_name,
+    "accessKeyId": credentials.access_key_id,
+    "secretAccessKey": credentials.secret_access_key,
+}
 # The local stack has no registry: its image stays in the laptop's Docker engine.
 registry = (
     SandboxRegistry(
@@ -77,12 +86,8 @@ image = SandboxImage(
         project_dir=Path(__file__).parent,
         context="docker/e2b-sandbox",
         repository=registry.repository_url if registry else settings.name,
-        access_key_id=credentials.access_key_id,
-        secret_access_key=credentials.secret_access_key,
-        region=settings.region,
-        bucket_name=storage.bucket_name,
-        mount_dir=settings.mount_dir,
-        s3_endpoint_url=settings.sandbox_s3_endpoint_url,
+        outputs=shared,
+        code_user=settings.sandbox_code_user,
         base_image=settings.base_image,
         registry=registry.credentials if registry else None,
     ),
@@ -102,18 +107,14 @@ compose = ComposeOverride(
 )
 
 # Outputs: camelCase, stable; CI reads them with `pulumi stack output --json`.
-pulumi.export("bucketName", storage.bucket_name)
+for output_name, value in shared.items():
+    pulumi.export(output_name, value)
 pulumi.export("bucketArn", storage.bucket_arn)
-pulumi.export("region", settings.region)
 pulumi.export("iamUserName", identity.user_name)
 pulumi.export("iamUserArn", identity.user_arn)
-pulumi.export("accessKeyId", credentials.access_key_id)
-pulumi.export("secretAccessKey", credentials.secret_access_key)
 pulumi.export("credentialsSecretArn", credentials.secret_arn)
-pulumi.export("s3MountDir", settings.mount_dir)
 pulumi.export("imageName", image.image_name)
 pulumi.export("imageRef", image.image_ref)
 pulumi.export("ecrRepositoryUrl", registry.repository_url if registry else "")
-pulumi.export("e2bTemplateName", settings.e2b_template_name)
 pulumi.export("composeOverride", compose.yaml)
 pulumi.export("composeOverridePath", compose.path)

@@ -23,7 +23,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from any directory
 
-from tests.integration.podman_support import (  # noqa: E402 - needs the path above
+from tests.support.podman import (  # noqa: E402 - needs the path above
     BuildResult,
     build_image,
     ensure_standin_base,

@@ -7,19 +7,18 @@ the second slot is added (both keys now exist), consumers are switched by making
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
+from components.contract import credentials_json
+
 
 @dataclass(frozen=True)
 class SandboxCredentialsArgs:
     user_name: pulumi.Input[str]
-    bucket_name: pulumi.Input[str]
-    region: str
     key_slots: Sequence[str]
     """The slots whose keys exist: one normally, both during a rotation."""
     active_key_slot: str
@@ -29,21 +28,6 @@ class SandboxCredentialsArgs:
     kms_key_arn: str | None = None
     """Encrypts the secret with a customer key instead of the account's aws/secretsmanager key."""
     tags: Mapping[str, str] = field(default_factory=dict)
-
-
-def credentials_document(
-    access_key_id: str, secret_access_key: str, region: str, bucket_name: str
-) -> str:
-    """The JSON every consumer reads: the same names the sandbox and the backend take as env."""
-    return json.dumps(
-        {
-            "AWS_ACCESS_KEY_ID": access_key_id,
-            "AWS_SECRET_ACCESS_KEY": secret_access_key,
-            "AWS_REGION": region,
-            "S3_BUCKET_NAME": bucket_name,
-        },
-        sort_keys=True,
-    )
 
 
 class SandboxCredentials(pulumi.ComponentResource):
@@ -81,10 +65,10 @@ class SandboxCredentials(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        # A secret because it is computed from the secret key (tests hold this).
+        # The key pair under the names every consumer reads; a secret because the key is one.
         document: pulumi.Output[str] = pulumi.Output.all(
-            self.access_key_id, self.secret_access_key, args.bucket_name
-        ).apply(lambda values: credentials_document(values[0], values[1], args.region, values[2]))
+            accessKeyId=self.access_key_id, secretAccessKey=self.secret_access_key
+        ).apply(credentials_json)
         aws.secretsmanager.SecretVersion(
             f"{name}-secret-version",
             secret_id=self.secret.id,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
 
+from components.contract import Channel, Consumer, render_env, values, variables
 from components.registry import RegistryCredentials
 
 PLATFORM = "linux/amd64"  # E2B runs templates on x86-64 microVMs.
@@ -68,16 +70,23 @@ class SandboxImageArgs:
     """The build context, relative to project_dir so that state is the same on every machine."""
     repository: pulumi.Input[str]
     """Where the image is named (and pushed): an ECR repository URL, or a local name."""
-    access_key_id: pulumi.Input[str]
-    secret_access_key: pulumi.Input[str]
-    region: str
-    bucket_name: pulumi.Input[str]
-    mount_dir: str
-    s3_endpoint_url: str | None = None
+    outputs: Mapping[str, pulumi.Input[str]]
+    """The stack outputs the image's settings and key pair come from (components/contract.py)."""
+    code_user: str = "user"
+    """Who runs the agent code: `user`, or `root` (which can read the key)."""
     base_image: str | None = None
     """Overrides the Dockerfile's pinned base; None keeps it."""
     registry: RegistryCredentials | None = None
     """Push to this registry; None builds into the local Docker engine only."""
+
+
+def channel_text(channel: Channel, outputs: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+    """One settings file of the image as the contract writes it, from just the outputs that
+    channel needs (so the settings never inherit the key's secrecy)."""
+    needed = {v.output: outputs[v.output] for v in variables(Consumer.SANDBOX, channel)}
+    return pulumi.Output.all(**needed).apply(
+        lambda resolved: render_env(values(Consumer.SANDBOX, channel, resolved))
+    )
 
 
 class SandboxImage(pulumi.ComponentResource):
@@ -93,26 +102,26 @@ class SandboxImage(pulumi.ComponentResource):
         super().__init__("e2b-sandbox:image:SandboxImage", name, None, opts)
 
         context_sha256 = context_digest(args.project_dir / args.context)
-        endpoint = args.s3_endpoint_url or ""
         base = args.base_image or ""
+        settings_text = channel_text(Channel.SETTINGS, args.outputs)
 
-        def name_for(repository: str, access_key_id: str, bucket_name: str) -> str:
-            inputs = (access_key_id, bucket_name, args.region, args.mount_dir, endpoint, base)
+        def name_for(repository: str, settings: str, access_key_id: str) -> str:
+            # Every non-secret input, and the key's id: a rotation yields a new tag.
+            inputs = (settings, access_key_id, args.code_user, base)
             return f"{repository}:{image_tag(context_sha256, *inputs)}"
 
-        image_name = pulumi.Output.all(args.repository, args.access_key_id, args.bucket_name).apply(
-            lambda values: name_for(*values)
-        )
-        build_args: dict[str, pulumi.Input[str]] = {
-            "AWS_ACCESS_KEY_ID": args.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.secret_access_key),
-            "AWS_REGION": args.region,
-            "S3_BUCKET_NAME": args.bucket_name,
-            "S3_MOUNT_DIR": args.mount_dir,
-            "S3_ENDPOINT_URL": endpoint,
+        image_name = pulumi.Output.all(
+            args.repository, settings_text, args.outputs["accessKeyId"]
+        ).apply(lambda items: name_for(*items))
+        arguments: dict[str, pulumi.Input[str]] = {
+            "SANDBOX_SETTINGS": settings_text,
+            "SANDBOX_CREDENTIALS": pulumi.Output.secret(
+                channel_text(Channel.CREDENTIALS, args.outputs)
+            ),
+            "SANDBOX_CODE_USER": args.code_user,
         }
         if args.base_image:
-            build_args["BASE_IMAGE"] = args.base_image
+            arguments["BASE_IMAGE"] = args.base_image
 
         registry = args.registry
         self.image = docker.Image(
@@ -123,7 +132,7 @@ class SandboxImage(pulumi.ComponentResource):
                 # pulumi-docker (v4+) resolves the Dockerfile from the project, not the context.
                 dockerfile=f"{args.context}/{DOCKERFILE}",
                 platform=PLATFORM,
-                args=build_args,
+                args=arguments,
             ),
             registry=docker.RegistryArgs(
                 server=registry.server, username=registry.username, password=registry.password

@@ -28,6 +28,9 @@ PROTECTED_ENVIRONMENT = "prod"
 # Environments where a deleted secret may go at once (nobody restores a dev key).
 DISPOSABLE_ENVIRONMENTS = frozenset({"local", "dev"})
 KEY_SLOTS = ("blue", "green")
+# Who runs the agent code in the sandbox; root can read the bucket's key.
+CODE_USERS = ("user", "root")
+MAX_FRESHNESS_SECONDS = 3600
 
 # S3 allows 63 characters; the provider appends 26 to a bucket prefix (a timestamp and a counter).
 BUCKET_NAME_MAX = 63
@@ -103,6 +106,8 @@ class Settings:
     base_image: str | None = None
     ecr_keep_images: int = 10
     sandbox_s3_endpoint_url: str | None = None
+    mount_freshness_seconds: int = 2
+    sandbox_code_user: str = "user"
     e2b_template_name: str = ""
     compose_service_name: str = "backend"
     compose_output_path: str = ""
@@ -150,6 +155,8 @@ CONFIG_KEYS: Mapping[str, str] = {
     "baseImage": "base_image",
     "ecrKeepImages": "ecr_keep_images",
     "sandboxS3EndpointUrl": "sandbox_s3_endpoint_url",
+    "mountFreshnessSeconds": "mount_freshness_seconds",
+    "sandboxCodeUser": "sandbox_code_user",
     "e2bTemplateName": "e2b_template_name",
     "composeServiceName": "compose_service_name",
     "composeOutputPath": "compose_output_path",
@@ -193,6 +200,7 @@ _LIST_FORM = 'must be a list of strings, e.g. ["a/", "b/"] (pulumi config set --
 _PARSERS: Mapping[str, tuple[Callable[[str], Any], str]] = {
     "noncurrentVersionDays": (_parse_int, "must be a whole number"),
     "ecrKeepImages": (_parse_int, "must be a whole number"),
+    "mountFreshnessSeconds": (_parse_int, "must be a whole number of seconds"),
     "forceDestroy": (_parse_bool, "must be true or false"),
     "allowedKeyPrefixes": (_parse_string_list, _LIST_FORM),
     "keySlots": (_parse_string_list, _LIST_FORM),
@@ -280,6 +288,19 @@ def _validate(s: Settings, problems: _Problems) -> None:
     if not 1 <= s.ecr_keep_images <= 1000:
         problems.add("ecrKeepImages", s.ecr_keep_images, "must be a whole number from 1 to 1000")
     _validate_endpoint(s.sandbox_s3_endpoint_url, problems)
+    if not 0 <= s.mount_freshness_seconds <= MAX_FRESHNESS_SECONDS:
+        problems.add(
+            "mountFreshnessSeconds",
+            s.mount_freshness_seconds,
+            f"must be a whole number of seconds from 0 to {MAX_FRESHNESS_SECONDS} (how stale a "
+            "mount's view of the bucket may be; README, 'The shared bucket's contract')",
+        )
+    if s.sandbox_code_user not in CODE_USERS:
+        problems.add(
+            "sandboxCodeUser",
+            s.sandbox_code_user,
+            "must be user (the default: agent code cannot read the key) or root (it can)",
+        )
     if not _TEMPLATE_NAME_RE.match(s.e2b_template_name):
         problems.add(
             "e2bTemplateName",

@@ -44,6 +44,8 @@ OUTPUT_NAMES = (
     "secretAccessKey",
     "credentialsSecretArn",
     "s3MountDir",
+    "s3EndpointUrl",
+    "s3MountFreshnessSeconds",
     "imageName",
     "imageRef",
     "ecrRepositoryUrl",

@@ -917,11 +917,11 @@ def start_watcher(status: StatusFile) -> None:
 
 
 def run_command(command: str, s: Settings) -> int:
-    prepare_run_dir(s)
-    status = status_file(s)
     if command == "settings":
         print(json.dumps(s.public(), indent=2))
         return 0
+    prepare_run_dir(s)
+    status = status_file(s)
     with exclusive(s):
         if command == "check":
             problem = (

@@ -1,28 +1,27 @@
-"""The sandbox image, built for real with podman from the project's Dockerfile (issue #4).
+"""The sandbox image, built for real with podman from the project's Dockerfile.
 
-One build per module with the build args the stack passes (a fresh key per session, so the
-credentials step always runs), then: what the image exposes (Config.Env, history), what it contains
-(fuse.conf, start-up.sh, the root-only credentials file), how a key rotation uses the cache, how
-pinned downloads are verified, and a real mount of a moto bucket from inside a container.
+One build per module with the build args the stack passes (a fresh key per session, so the key
+step always runs), then: what the image exposes (no ENV, history), what it holds (s3fs, the mount
+program, the start command, the baked settings and the root-only key file), how a key rotation
+uses the cache, a real mount of a moto bucket from inside a container, and the start command as
+E2B runs it: the servers run as the sandbox user, who cannot read the key by any path.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-import threading
-import time
+import textwrap
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
-from tests.integration.podman_support import (
+from components.contract import Channel, Consumer, render_env, values
+from tests.support.bucket_mounts import wait_for
+from tests.support.moto_server import MotoServer
+from tests.support.podman import (
     BuildResult,
     build_image,
     ensure_standin_base,
@@ -32,15 +31,18 @@ from tests.integration.podman_support import (
     remove_image,
     run_in_image,
 )
-from tests.support.moto_server import MotoServer
 
 # The first build pays for debootstrap (once per machine) and the apt and pip layers.
 pytestmark = [pytest.mark.podman, pytest.mark.timeout(900)]
 
 IMAGE_TAG = "localhost/e2b-sandbox-test"
 MOUNT_DIR = "/opt/sentient"
+SETTINGS_FILE = "/etc/e2b-sandbox/sandbox.env"
 CREDENTIALS_FILE = "/etc/e2b-sandbox/credentials.env"
-RUN_STEPS_IN_DOCKERFILE = 4  # apt, pip, pinned downloads, credentials
+STATUS_FILE = "/run/e2b-s3-mount/opt-sentient.json"
+START_UP = "/root/.jupyter/start-up.sh"
+RUN_STEPS_IN_DOCKERFILE = 5  # apt, pip, /root access, settings, key pair
+FUSE = ("--device", "/dev/fuse", "--cap-add", "SYS_ADMIN")
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,35 @@ class BuiltImage:
     image_id: str
     build: BuildResult
     args: dict[str, str]
+    outputs: dict[str, str]
 
     @property
     def secret(self) -> str:
-        return self.args["AWS_SECRET_ACCESS_KEY"]
+        return self.outputs["secretAccessKey"]
+
+    @property
+    def bucket(self) -> str:
+        return self.outputs["bucketName"]
 
 
-def _fresh_key() -> tuple[str, str]:
+def fresh_key() -> dict[str, str]:
     token = uuid.uuid4().hex
-    return f"AKIA{token[:16].upper()}", f"test-secret/{token}+rotated"
+    return {"accessKeyId": f"AKIA{token[:16].upper()}", "secretAccessKey": f"SeCrEt/{token}+x"}
 
 
-def _require_success(result: BuildResult) -> str:
+def stack_build_args(
+    standin: str, outputs: dict[str, str], code_user: str = "user"
+) -> dict[str, str]:
+    """The build args as components/image.py makes them from the stack outputs."""
+    return {
+        "BASE_IMAGE": standin,
+        "SANDBOX_SETTINGS": render_env(values(Consumer.SANDBOX, Channel.SETTINGS, outputs)),
+        "SANDBOX_CREDENTIALS": render_env(values(Consumer.SANDBOX, Channel.CREDENTIALS, outputs)),
+        "SANDBOX_CODE_USER": code_user,
+    }
+
+
+def require_success(result: BuildResult) -> str:
     assert result.returncode == 0 and result.image_id, f"build failed:\n{result.log[-6000:]}"
     return result.image_id
 
@@ -73,25 +92,21 @@ def standin_base() -> str:
 
 
 @pytest.fixture(scope="module")
-def build_args(standin_base: str, moto_server: MotoServer) -> dict[str, str]:
-    """The build args the stack passes, pointed at moto; GitHub downloads are unreachable here."""
+def stack_outputs(moto_server: MotoServer) -> dict[str, str]:
+    """The stack outputs the image is built from, pointed at moto, with a fresh key."""
     bucket = f"e2b-image-{uuid.uuid4().hex[:12]}"
     moto_server.client("s3").create_bucket(Bucket=bucket)
-    access_key, secret_key = _fresh_key()
     return {
-        "BASE_IMAGE": standin_base,
-        "AWS_ACCESS_KEY_ID": access_key,
-        "AWS_SECRET_ACCESS_KEY": secret_key,
-        "AWS_REGION": moto_server.region,
-        "S3_BUCKET_NAME": bucket,
-        "S3_MOUNT_DIR": MOUNT_DIR,
-        "S3_ENDPOINT_URL": moto_server.endpoint,
-        "GOOFYS_URL": "",
-        "GEESEFS_URL": "",
+        **fresh_key(),
+        "region": moto_server.region,
+        "bucketName": bucket,
+        "s3MountDir": MOUNT_DIR,
+        "s3EndpointUrl": moto_server.endpoint,
+        "s3MountFreshnessSeconds": "2",
     }
 
 
-def _image_id(reference: str) -> str | None:
+def image_id_of(reference: str) -> str | None:
     """The image's ID as the build's iidfile writes it (sha256:...), or None when absent."""
     found = podman("image", "inspect", "--format", "{{.Id}}", reference, check=False)
     if found.returncode != 0 or not found.stdout.strip():
@@ -100,193 +115,236 @@ def _image_id(reference: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def image(build_args: dict[str, str]) -> BuiltImage:
+def image(standin_base: str, stack_outputs: dict[str, str]) -> BuiltImage:
     """The session's image. The tag stays, so the next run finds the heavy layers cached."""
     tag = f"{IMAGE_TAG}:session"
-    previous = _image_id(tag)
-    result = build_image(build_args, tag)
-    image_id = _require_success(result)
+    previous = image_id_of(tag)
+    args = stack_build_args(standin_base, stack_outputs)
+    result = build_image(args, tag)
+    image_id = require_success(result)
     if previous and previous != image_id:
-        # Only the last run's own branch goes: layers shared with this build stay.
-        remove_image(previous)
-    return BuiltImage(image_id, result, build_args)
+        remove_image(previous)  # only the last run's own branch goes
+    return BuiltImage(image_id, result, args, stack_outputs)
 
 
-def _sh(image_id: str, script: str, *run_args: str) -> str:
+def sh(image_id: str, script: str, *run_args: str) -> str:
     result = run_in_image(image_id, ["sh", "-c", script], run_args)
     assert result.returncode == 0, f"{script!r} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 
+# --- what the image is ------------------------------------------------------------------------
+
+
 def test_build_with_the_stacks_build_args_succeeds(image: BuiltImage) -> None:
     assert image.image_id.startswith("sha256:")
     assert image.build.run_steps == RUN_STEPS_IN_DOCKERFILE
-    # The key is new in every session, so at least the credentials step ran.
-    assert image.build.run_steps_executed >= 1
+    assert image.build.run_steps_executed >= 1  # the key is new in every session
 
 
-def test_secret_is_not_in_the_image_environment(image: BuiltImage) -> None:
-    env: list[str] = inspect_image(image.image_id)["Config"]["Env"]
-    assert not [entry for entry in env if image.secret in entry]
-    assert not [entry for entry in env if entry.startswith("AWS_SECRET_ACCESS_KEY=")]
-    # The non-secret settings are there on purpose, for the agent code.
-    assert f"S3_BUCKET_NAME={image.args['S3_BUCKET_NAME']}" in env
-    assert f"S3_MOUNT_DIR={MOUNT_DIR}" in env
-
-
-def test_secret_appears_in_at_most_one_history_entry(image: BuiltImage) -> None:
+def test_the_image_sets_no_environment_and_the_key_is_in_one_history_entry(
+    image: BuiltImage,
+) -> None:
+    config = inspect_image(image.image_id)["Config"]
+    assert not [entry for entry in config.get("Env") or [] if image.secret in entry]
     history = image_history(image.image_id)
     hits = [n for n, entry in enumerate(history) if image.secret in json.dumps(entry)]
-    assert len(hits) <= 1, [history[n]["CreatedBy"][:200] for n in hits]
     # podman lists the newest entry first: only the last step may have seen the key.
-    assert hits in ([], [0])
+    assert hits in ([], [0]), [history[n]["CreatedBy"][:200] for n in hits]
 
 
-def test_fuse_conf_allows_other_exactly_once(image: BuiltImage) -> None:
-    fuse_conf = _sh(image.image_id, "cat /etc/fuse.conf")
+def test_the_settings_are_world_readable_and_the_key_root_only(image: BuiltImage) -> None:
+    stats = sh(image.image_id, f"stat -c '%a %U %G' {SETTINGS_FILE} {CREDENTIALS_FILE}")
+    assert stats.splitlines() == ["644 root root", "400 root root"]
+    settings = sh(image.image_id, f"cat {SETTINGS_FILE}")
+    assert settings == image.args["SANDBOX_SETTINGS"] + "\n"
+    assert image.secret not in settings
+    assert image.secret in sh(image.image_id, f"cat {CREDENTIALS_FILE}")
+    assert sh(image.image_id, "cat /etc/e2b-sandbox/code-user") == "user\n"
+
+
+def test_the_image_holds_s3fs_the_mount_program_and_the_start_command(image: BuiltImage) -> None:
+    listing = sh(
+        image.image_id,
+        "command -v s3fs; command -v setpriv; "
+        f"stat -c '%a %U %n' /usr/lib/e2b-sandbox/s3mount.py {START_UP}",
+    )
+    assert listing.splitlines() == [
+        "/usr/bin/s3fs",
+        "/usr/bin/setpriv",
+        "755 root /usr/lib/e2b-sandbox/s3mount.py",
+        f"755 root {START_UP}",
+    ]
+    fuse_conf = sh(image.image_id, "cat /etc/fuse.conf")
     assert [line.strip() for line in fuse_conf.splitlines()].count("user_allow_other") == 1
 
 
-def test_start_up_script_is_installed_executable(image: BuiltImage) -> None:
-    mode, owner = _sh(image.image_id, "stat -c '%a %U' /root/.jupyter/start-up.sh").split()
-    assert int(mode, 8) & 0o111 == 0o111
-    assert owner == "root"
-
-
-def test_workdir_is_workspace(image: BuiltImage) -> None:
-    assert inspect_image(image.image_id)["Config"]["WorkingDir"] == "/workspace"
-
-
-def test_baked_credentials_file_is_root_only_and_holds_the_build_args(image: BuiltImage) -> None:
-    stats = _sh(image.image_id, f"stat -c '%a %U %G' {CREDENTIALS_FILE} /etc/e2b-sandbox")
-    assert stats.splitlines() == ["400 root root", "700 root root"]
-    baked = dict(
-        line.split("=", 1) for line in _sh(image.image_id, f"cat {CREDENTIALS_FILE}").splitlines()
-    )
-    expected_keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "S3_BUCKET_NAME")
-    expected = {key: image.args[key] for key in (*expected_keys, "S3_MOUNT_DIR", "S3_ENDPOINT_URL")}
-    assert baked == expected
-
-
-def test_key_rotation_reruns_only_the_credentials_step(image: BuiltImage) -> None:
-    access_key, secret_key = _fresh_key()
-    rotated_args = {
-        **image.args,
-        "AWS_ACCESS_KEY_ID": access_key,
-        "AWS_SECRET_ACCESS_KEY": secret_key,
-    }
-    rotated = build_image(rotated_args, f"{IMAGE_TAG}:rotated")
+def test_a_key_rotation_reruns_only_the_key_step(image: BuiltImage, standin_base: str) -> None:
+    rotated_outputs = {**image.outputs, **fresh_key()}
+    tag = f"{IMAGE_TAG}:rotated"
+    rotated = build_image(stack_build_args(standin_base, rotated_outputs), tag)
     try:
-        rotated_id = _require_success(rotated)
-        assert rotated.run_steps == RUN_STEPS_IN_DOCKERFILE
+        rotated_id = require_success(rotated)
         assert rotated.run_steps_executed == 1, rotated.log[-4000:]
-        baked = _sh(rotated_id, f"cat {CREDENTIALS_FILE}")
-        assert f"AWS_SECRET_ACCESS_KEY={secret_key}" in baked.splitlines()
+        baked = sh(rotated_id, f"cat {CREDENTIALS_FILE}")
+        assert rotated_outputs["secretAccessKey"] in baked
         assert image.secret not in baked
-    finally:
-        remove_image(f"{IMAGE_TAG}:rotated")
-
-
-def test_empty_client_urls_leave_those_clients_out(image: BuiltImage) -> None:
-    present = _sh(
-        image.image_id, "for c in goofys geesefs s3fs rclone; do command -v $c; done; true"
-    )
-    assert "/goofys" not in present and "/geesefs" not in present
-    assert "/s3fs" in present and "/rclone" in present
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output free of request lines."""
-
-
-@pytest.fixture(scope="module")
-def local_download(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(URL, SHA-256) of a stand-in client binary served on 127.0.0.1, as GitHub is unreachable."""
-    directory = tmp_path_factory.mktemp("downloads")
-    body = b"#!/bin/sh\necho stand-in mount client\n"
-    (directory / "client").write_bytes(body)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/client", hashlib.sha256(body).hexdigest()
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_download_with_matching_sha256_is_installed(
-    image: BuiltImage, local_download: tuple[str, str]
-) -> None:
-    url, sha256 = local_download
-    tag = f"{IMAGE_TAG}:pinned-download"
-    result = build_image({**image.args, "GOOFYS_URL": url, "GOOFYS_SHA256": sha256}, tag)
-    try:
-        image_id = _require_success(result)
-        assert _sh(image_id, "stat -c %a /usr/local/bin/goofys && goofys").split() == [
-            "755",
-            "stand-in",
-            "mount",
-            "client",
-        ]
     finally:
         remove_image(tag)
 
 
-def test_download_with_wrong_sha256_fails_the_build(
-    image: BuiltImage, local_download: tuple[str, str]
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"SANDBOX_CREDENTIALS": ""}, "SANDBOX_CREDENTIALS is required"),
+        ({"SANDBOX_CREDENTIALS": 'AWS_ACCESS_KEY_ID="AKIAX"\n'}, "AWS_SECRET_ACCESS_KEY: required"),
+        ({"SANDBOX_CODE_USER": "admin"}, "SANDBOX_CODE_USER must be user or root"),
+    ],
+)
+def test_bad_settings_fail_the_build_with_a_reason(
+    image: BuiltImage, change: dict[str, str], message: str
 ) -> None:
-    url, sha256 = local_download
-    wrong = hashlib.sha256(sha256.encode()).hexdigest()
-    tag = f"{IMAGE_TAG}:wrong-checksum"
-    result = build_image({**image.args, "GEESEFS_URL": url, "GEESEFS_SHA256": wrong}, tag)
+    tag = f"{IMAGE_TAG}:bad-{uuid.uuid4().hex[:6]}"
+    result = build_image({**image.args, **change}, tag)
     remove_image(tag)
-    assert result.returncode != 0
-    assert result.image_id is None
-    assert "FAILED" in result.log  # sha256sum -c names the mismatch
+    assert result.returncode != 0 and result.image_id is None
+    assert message in result.log
+    assert image.secret not in result.log
 
 
-def _wait_for_object(moto_server: MotoServer, bucket: str, key: str, timeout: float) -> bytes:
-    """The object's body once it reaches the bucket (FUSE clients upload asynchronously)."""
-    s3 = moto_server.client("s3")
-    deadline = time.monotonic() + timeout
-    while True:
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
-        if any(item["Key"] == key for item in listed):
-            body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{key} did not reach {bucket} within {timeout} s")
-        time.sleep(0.5)
+# --- the image at work ------------------------------------------------------------------------
 
 
-def test_mount_only_mounts_the_bucket_with_the_baked_credentials(
-    image: BuiltImage, moto_server: MotoServer
+@pytest.fixture
+def container(image: BuiltImage) -> Iterator[str]:
+    """A running container of the image (host network: moto is on this machine's loopback)."""
+    started = podman(
+        "run", "--detach", "--rm", "--network=host", *FUSE, image.image_id, "sleep", "600"
+    )
+    name = started.stdout.strip()
+    yield name
+    podman("rm", "--force", "--time", "2", name, check=False)
+
+
+def in_container(container: str, script: str, user: str = "root") -> str:
+    result = podman("exec", "--user", user, container, "sh", "-c", script, check=False)
+    assert result.returncode == 0, f"{script!r} as {user}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_mount_only_mounts_the_bucket_with_the_baked_settings_alone(
+    image: BuiltImage, container: str, moto_server: MotoServer
 ) -> None:
-    # No AWS_* or S3_ENDPOINT_URL in the container's environment: start-up.sh can only have the
-    # key and the endpoint from the file the image baked.
-    fuse_access = ("--device", "/dev/fuse", "--cap-add", "SYS_ADMIN")
-    run = ("run", "--detach", "--rm", "--network=host", *fuse_access, image.image_id)
-    container = podman(*run, "sleep", "600").stdout.strip()
-    try:
-        mounted = podman(
-            "exec", container, "/root/.jupyter/start-up.sh", "--mount-only", check=False
-        )
-        status = podman("exec", container, "cat", "/tmp/s3-mount-status.json", check=False).stdout
-        assert mounted.returncode == 0, mounted.stderr
-        report = json.loads(status)
-        assert report["ok"] is True, report
-        assert report["bucket"] == image.args["S3_BUCKET_NAME"]
-        assert report["mountDir"] == MOUNT_DIR
+    # Nothing in the container's environment: the key and the endpoint come from the baked files.
+    mounted = podman("exec", container, START_UP, "--mount-only", check=False)
+    assert mounted.returncode == 0, mounted.stderr
+    status = json.loads(in_container(container, f"cat {STATUS_FILE}"))
+    assert (status["ok"], status["bucket"], status["mountDir"]) == (True, image.bucket, MOUNT_DIR)
+    payload = f"written in the sandbox {uuid.uuid4()}\n"
+    in_container(container, f"printf %s '{payload}' > {MOUNT_DIR}/from-container.txt", "1000")
+    body = moto_server.client("s3").get_object(Bucket=image.bucket, Key="from-container.txt")
+    assert body["Body"].read().decode() == payload  # in the bucket when the write returned
 
-        payload = f"written in the sandbox {uuid.uuid4()}\n"
-        write = f"printf %s '{payload}' > {MOUNT_DIR}/from-container.txt && sync"
-        podman("exec", container, "sh", "-c", write)
-        body = _wait_for_object(moto_server, image.args["S3_BUCKET_NAME"], "from-container.txt", 30)
-        assert body.decode() == payload
+
+# E2B's own image setup (its template build's finalize step) gives the sandbox user sudo and
+# leaves root and the user without a password; the start command must undo all of it.
+E2B_FINALIZE = textwrap.dedent(
+    """
+    useradd -m -s /bin/bash user
+    echo 'user ALL=(ALL:ALL) NOPASSWD: ALL' >> /etc/sudoers
+    usermod -aG sudo user
+    passwd -d user && passwd -d root
+    """
+)
+# Stand-ins for Jupyter and the code-interpreter server: they record who they run as, serve
+# Jupyter's status so the start command moves on, then wait.
+FAKE_SERVERS = textwrap.dedent(
+    """
+    mkdir -p /srv/jupyter/api /root/.server/.venv/bin /root/.jupyter
+    echo '{}' > /srv/jupyter/api/status
+    echo 'c = get_config()' > /root/.jupyter/jupyter_server_config.py
+    cat > /usr/local/bin/jupyter <<'EOF'
+    #!/bin/sh
+    { id -u; grep NoNewPrivs /proc/self/status; env; } > /tmp/jupyter-ran
+    cd /srv/jupyter && exec python3 -m http.server 8888 --bind 127.0.0.1
+    EOF
+    cat > /root/.server/.venv/bin/uvicorn <<'EOF'
+    #!/bin/sh
+    { id -u; pwd; } > /tmp/server-ran
+    exec sleep 600
+    EOF
+    chmod 0755 /usr/local/bin/jupyter /root/.server/.venv/bin/uvicorn
+    chmod -R go+rX /root/.server
+    """
+)
+# Every way the sandbox user might reach the key; each must fail or come back without it.
+KEY_HUNT = textwrap.dedent(
+    """
+    cat /etc/e2b-sandbox/credentials.env
+    cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline
+    cat /run/e2b-s3-mount/*
+    cat /root/.jupyter/* /root/.cache/* /tmp/*
+    sudo -n cat /etc/e2b-sandbox/credentials.env
+    echo | su -c 'cat /etc/e2b-sandbox/credentials.env' root
+    cat /home/user/.jupyter/* /home/user/.bash_history
+    true
+    """
+)
+
+
+def start_as_e2b_does(container: str) -> tuple[list[str], list[str]]:
+    """E2B's image setup, then the start command; what Jupyter and the server recorded."""
+    in_container(container, E2B_FINALIZE)
+    in_container(container, FAKE_SERVERS)
+    podman("exec", "--detach", container, START_UP)
+    ran = wait_for(
+        lambda: (
+            podman("exec", container, "test", "-f", "/tmp/server-ran", check=False).returncode == 0
+        ),
+        timeout=60,
+        interval=0.5,
+    )
+    assert ran is not None, in_container(container, "cat /tmp/jupyter-ran 2>&1; true")
+    jupyter = in_container(container, "cat /tmp/jupyter-ran").splitlines()
+    server = in_container(container, "cat /tmp/server-ran").splitlines()
+    return jupyter, server
+
+
+def test_the_servers_run_as_the_sandbox_user_who_cannot_reach_the_key(
+    image: BuiltImage, container: str, moto_server: MotoServer
+) -> None:
+    jupyter, server = start_as_e2b_does(container)
+    assert jupyter[0] == "1000"
+    assert "NoNewPrivs:\t1" in jupyter
+    assert not [line for line in jupyter if image.secret in line]
+    assert server == ["1000", "/root/.server"]
+
+    hunt = podman("exec", "--user", "1000", container, "sh", "-c", KEY_HUNT, check=False)
+    assert image.secret not in hunt.stdout + hunt.stderr
+    assert "Permission denied" in hunt.stderr  # the hunt did reach the files, and was refused
+
+    # The mount works for the code that runs there, and its writes are in the bucket.
+    in_container(container, f"echo agent-output > {MOUNT_DIR}/agent.txt", "1000")
+    s3 = moto_server.client("s3")
+    assert s3.get_object(Bucket=image.bucket, Key="agent.txt")["Body"].read() == b"agent-output\n"
+
+
+def test_with_code_user_root_the_servers_run_as_root(image: BuiltImage) -> None:
+    tag = f"{IMAGE_TAG}:root-code"
+    result = build_image({**image.args, "SANDBOX_CODE_USER": "root"}, tag)
+    try:
+        image_id = require_success(result)
+        started = podman(
+            "run", "--detach", "--rm", "--network=host", *FUSE, image_id, "sleep", "600"
+        )
+        container = started.stdout.strip()
+        try:
+            jupyter, server = start_as_e2b_does(container)
+        finally:
+            podman("rm", "--force", "--time", "2", container, check=False)
+        assert (jupyter[0], server[0]) == ("0", "0")
     finally:
-        podman("rm", "--force", "--time", "2", container, check=False)
+        remove_image(tag)
 
 
 def test_build_result_counts_cached_and_executed_run_steps() -> None:
@@ -306,7 +364,5 @@ def test_build_result_counts_cached_and_executed_run_steps() -> None:
 
 
 def test_standin_is_tagged_with_the_base_images_name(standin_base: str) -> None:
-    # The tarball cache under build/podman only matters when podman lacks the image: on a machine
-    # that already imported it (a second CI run) nothing is rebuilt, so only the tag is checked.
     assert standin_base.startswith("docker.io/e2bdev/code-interpreter:debootstrap-standin-")
     assert podman("image", "exists", standin_base, check=False).returncode == 0

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from s3mount import mount_entry, set_immutable
-
 from tests.support.debian_root import SANDBOX_IN_CHROOT
 from tests.support.paths import MOUNT_PROGRAM
 

@@ -39,8 +39,9 @@ class Recipe:
     packages: tuple[str, ...]
 
 
-# What the image's base provides that the Dockerfile relies on (python3 and pip).
-IMAGE_BASE = Recipe("trixie", ("python3", "python3-pip", "ca-certificates"))
+# What the image's base provides that the Dockerfile relies on (python3 and pip), and the sudo
+# that E2B's image setup configures for the sandbox user.
+IMAGE_BASE = Recipe("trixie", ("python3", "python3-pip", "ca-certificates", "sudo"))
 # Debian 13's s3fs with python3 for the mount program.
 S3FS_DEBIAN_13 = Recipe("trixie", ("python3", "s3fs", "ca-certificates"))
 

@@ -311,8 +311,8 @@ async def _control(
             await proxy.set_mode(path[6:])
         else:
             status = "404 Not Found"
-        head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        writer.write(head.encode() + body)
+        reply = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        writer.write(reply.encode() + body)
         await writer.drain()
     finally:
         writer.close()

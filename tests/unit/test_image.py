@@ -33,13 +33,19 @@ def test_build_args_come_from_the_stacks_own_key_and_bucket(
     result = run_program(pulumi_mocks, stack)
     build, build_is_secret = build_inputs(result)
     key = result.one(ACCESS_KEY).outputs
+    endpoint = stack_config(stack).get("e2b-sandbox:sandboxS3EndpointUrl", "")
     assert build["args"] == {
-        "AWS_ACCESS_KEY_ID": key["id"],
-        "AWS_SECRET_ACCESS_KEY": key["secret"],
-        "AWS_REGION": "us-east-1",
-        "S3_BUCKET_NAME": result.outputs["bucketName"],
-        "S3_MOUNT_DIR": "/opt/sentient",
-        "S3_ENDPOINT_URL": stack_config(stack).get("e2b-sandbox:sandboxS3EndpointUrl", ""),
+        "SANDBOX_SETTINGS": (
+            'AWS_REGION="us-east-1"\n'
+            f'S3_BUCKET_NAME="{result.outputs["bucketName"]}"\n'
+            'S3_MOUNT_DIR="/opt/sentient"\n'
+            f'S3_ENDPOINT_URL="{endpoint}"\n'
+            'S3_MOUNT_FRESHNESS_SECONDS="2"\n'
+        ),
+        "SANDBOX_CREDENTIALS": (
+            f'AWS_ACCESS_KEY_ID="{key["id"]}"\nAWS_SECRET_ACCESS_KEY="{key["secret"]}"\n'
+        ),
+        "SANDBOX_CODE_USER": "user",
     }
     # The secret build arg makes the whole build block secret: it is encrypted in state and
     # shown as [secret] in every preview.
@@ -47,6 +53,20 @@ def test_build_args_come_from_the_stacks_own_key_and_bucket(
     assert build["context"] == "docker/e2b-sandbox"
     assert build["dockerfile"] == "docker/e2b-sandbox/e2b.Dockerfile"
     assert build["platform"] == "linux/amd64"
+    assert "imageName" not in result.secret_outputs
+
+
+def test_the_code_user_and_the_freshness_bound_are_stack_settings(
+    pulumi_mocks: RecordingMocks,
+) -> None:
+    result = run_program(
+        pulumi_mocks,
+        "dev",
+        {"e2b-sandbox:sandboxCodeUser": "root", "e2b-sandbox:mountFreshnessSeconds": "30"},
+    )
+    args = build_inputs(result)[0]["args"]
+    assert args["SANDBOX_CODE_USER"] == "root"
+    assert 'S3_MOUNT_FRESHNESS_SECONDS="30"' in args["SANDBOX_SETTINGS"]
 
 
 def test_base_image_is_passed_only_when_configured(pulumi_mocks: RecordingMocks) -> None:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 import s3mount
 from s3mount import (
     Settings,

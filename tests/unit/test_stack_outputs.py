@@ -29,6 +29,8 @@ OUTPUTS: dict[str, object] = {
     "secretAccessKey": SECRET,
     "credentialsSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
     "s3MountDir": "/opt/sentient",
+    "s3EndpointUrl": "",
+    "s3MountFreshnessSeconds": "2",
     "imageName": "e2b-sandbox-dev",
     "imageRef": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/e2b-sandbox-dev@sha256:" + "a" * 64,
     "ecrRepositoryUrl": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/e2b-sandbox-dev",

@@ -2,21 +2,18 @@
 
 - This machine's podman needs its own containers.conf (runc, explicit ulimits) and builds with
   chroot isolation and host networking; nothing can be pulled.
-- The base image (e2bdev/code-interpreter) cannot be pulled either, so a stand-in is made with
-  debootstrap: Debian with python3 and pip, plus this machine's CA bundle (the network re-signs
-  TLS). Its root filesystem tarball is cached under build/ by a content hash, so only the first
-  run pays for debootstrap.
+- The base image (e2bdev/code-interpreter, Debian 13) cannot be pulled either, so a stand-in is
+  made with debootstrap (tests/support/debian_root.py): Debian 13 with python3, pip and sudo (E2B's
+  own image setup gives the sandbox user sudo; the start command must take it away).
 - The stand-in is tagged in the base image's repository. It cannot carry the default's digest
   (a digest is the hash of the real manifest), so builds pass it as the BASE_IMAGE build arg.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -25,23 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SANDBOX_DIR = REPO_ROOT / "docker" / "e2b-sandbox"
-DOCKERFILE = SANDBOX_DIR / "e2b.Dockerfile"
-CACHE_DIR = REPO_ROOT / "build" / "podman"
+from tests.support.debian_root import CACHE_DIR, IMAGE_BASE, recipe_key, rootfs_tarball
+from tests.support.paths import DOCKERFILE, SANDBOX_DIR
 
 STANDIN_REPOSITORY = "docker.io/e2bdev/code-interpreter"
-DEBIAN_SUITE = "bookworm"
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
-STANDIN_PACKAGES = ("python3", "python3-pip", "ca-certificates")
 # What the real base provides and the stand-in must imitate for RUN pip to work here.
 STANDIN_ENV = {
     "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
     "PIP_BREAK_SYSTEM_PACKAGES": "1",
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
 }
-# Bump when the stand-in recipe changes in a way the hash inputs below do not show.
-STANDIN_RECIPE_VERSION = "1"
 
 _CONTAINERS_CONF = """\
 [containers]
@@ -88,85 +78,16 @@ def podman(
     return result
 
 
-def _ca_bundle() -> Path:
-    return Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
-
-
-def _standin_key() -> str:
-    """Content hash of everything that shapes the stand-in's root filesystem."""
-    digest = hashlib.sha256()
-    for part in (STANDIN_RECIPE_VERSION, DEBIAN_SUITE, DEBIAN_MIRROR, *STANDIN_PACKAGES):
-        digest.update(part.encode() + b"\0")
-    digest.update(_ca_bundle().read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _unmount_below(directory: Path) -> None:
-    """Detach whatever debootstrap left mounted inside (proc, sys, a bind-mounted /dev)."""
-    prefix = f"{directory.resolve()}/"
-    with Path("/proc/self/mountinfo").open() as mountinfo:
-        mountpoints = [line.split()[4] for line in mountinfo if line.split()[4].startswith(prefix)]
-    for mountpoint in sorted(mountpoints, key=len, reverse=True):
-        subprocess.run(["umount", "--lazy", mountpoint], check=False, capture_output=True)
-
-
-def _make_standin_rootfs(tarball: Path) -> None:
-    """debootstrap a minimal Debian with python3 and pip, trust this machine's CA, tar it."""
-    tarball.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(dir=tarball.parent, prefix="rootfs-"))
-    rootfs = workdir / "rootfs"
-    try:
-        subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(STANDIN_PACKAGES)}",
-                DEBIAN_SUITE,
-                str(rootfs),
-                DEBIAN_MIRROR,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=900,
-        )
-        # update-ca-certificates keeps files from /usr/local/share/ca-certificates, so the CA
-        # survives the image build's own apt runs.
-        local_ca = rootfs / "usr/local/share/ca-certificates/build-host-ca-bundle.crt"
-        shutil.copyfile(_ca_bundle(), local_ca)
-        subprocess.run(
-            ["chroot", str(rootfs), "update-ca-certificates"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
-        partial = tarball.with_suffix(".partial")
-        subprocess.run(
-            ["tar", "--one-file-system", "-C", str(rootfs), "-cf", str(partial), "."],
-            check=True,
-            timeout=300,
-        )
-        partial.replace(tarball)
-    finally:
-        # A failed debootstrap can leave host mounts inside the tree: never delete through them.
-        _unmount_below(workdir)
-        subprocess.run(["rm", "-rf", "--one-file-system", str(workdir)], check=False)
-
-
 def ensure_standin_base() -> str:
-    """The stand-in base image reference, imported from the cached tarball (made if missing)."""
-    key = _standin_key()
-    reference = f"{STANDIN_REPOSITORY}:debootstrap-standin-{key}"
+    """The stand-in base image reference, imported from the cached root file system."""
+    reference = f"{STANDIN_REPOSITORY}:debootstrap-standin-{recipe_key(IMAGE_BASE)}"
     if podman("image", "exists", reference, check=False).returncode == 0:
         return reference
-    tarball = CACHE_DIR / f"standin-rootfs-{key}.tar"
-    if not tarball.exists():
-        _make_standin_rootfs(tarball)
     changes: list[str] = []
     for name, value in STANDIN_ENV.items():
         changes += ["--change", f"ENV {name}={value}"]
     changes += ["--change", 'CMD ["/bin/bash"]']
-    podman("import", *changes, str(tarball), reference)
+    podman("import", *changes, str(rootfs_tarball(IMAGE_BASE)), reference)
     return reference
 
 
