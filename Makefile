@@ -74,6 +74,7 @@ test-integration: deps ## Integration tests only: moto, FUSE, podman, compose
 	$(PYTHON) -m pytest tests/integration
 
 .PHONY: bench
-bench: deps ## Run the benchmarks (mount throughput, image rotation) and print their tables
-	$(PYTHON) benchmarks/mount_throughput.py
-	$(PYTHON) benchmarks/image_rotation.py
+bench: deps ## Run the benchmarks (the mount over a WAN, image rotation) and print their tables
+	PYTHONPATH=.:docker/e2b-sandbox $(PYTHON) -m benchmarks.mount_wan --host debian13
+	PYTHONPATH=.:docker/e2b-sandbox $(PYTHON) -m benchmarks.mount_wan --host debian12 --skip-loopback
+	PYTHONPATH=.:docker/e2b-sandbox $(PYTHON) -m benchmarks.image_rotation

@@ -5,7 +5,7 @@
 # installs what is missing.
 set -euo pipefail
 
-readonly APT_PACKAGES=(s3fs fuse3 podman buildah runc fuse-overlayfs uidmap debootstrap)
+readonly APT_PACKAGES=(s3fs fuse3 rclone podman buildah runc fuse-overlayfs uidmap debootstrap)
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
 

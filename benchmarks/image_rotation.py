@@ -1,11 +1,11 @@
 """What a key rotation costs the sandbox image build: cold, unchanged and rotated rebuilds.
 
 Builds docker/e2b-sandbox/e2b.Dockerfile with podman on the debootstrap stand-in base (see
-tests/integration/podman_support.py), with the build args the stack passes, and prints a markdown
-table: wall time, RUN steps that ran (not taken from the layer cache) and time against the cold
-build. Goal of issue #4: a rotation re-runs 1 RUN step in at most 0.1x the cold time.
+tests/support/podman.py), with the build args the stack passes, and prints a markdown table: wall
+time, RUN steps that ran (not taken from the layer cache) and time against the cold build. Goal of
+issue #4: a rotation re-runs 1 RUN step in at most 0.1x the cold time.
 
-    .venv/bin/python benchmarks/image_rotation.py [--repeat 3]
+    PYTHONPATH=.:docker/e2b-sandbox .venv/bin/python -m benchmarks.image_rotation [--repeat 3]
 """
 
 from __future__ import annotations
@@ -15,20 +15,16 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # run as a script from any directory
-
-from tests.support.podman import (  # noqa: E402 - needs the path above
+from tests.support.podman import (
     BuildResult,
     build_image,
     ensure_standin_base,
     podman,
     remove_image,
+    stack_build_args,
 )
 
 TAG = "localhost/e2b-sandbox-bench:latest"
@@ -42,25 +38,18 @@ class Row:
     executed: list[int]
 
 
-def _key() -> tuple[str, str]:
+def _key() -> dict[str, str]:
     token = uuid.uuid4().hex
-    return f"AKIA{token[:16].upper()}", f"bench-secret/{token}"
+    return {"accessKeyId": f"AKIA{token[:16].upper()}", "secretAccessKey": f"bench-secret/{token}"}
 
 
-def _build_args(base: str) -> dict[str, str]:
-    access_key, secret_key = _key()
-    return {
-        "BASE_IMAGE": base,
-        "AWS_ACCESS_KEY_ID": access_key,
-        "AWS_SECRET_ACCESS_KEY": secret_key,
-        "AWS_REGION": "us-east-1",
-        "S3_BUCKET_NAME": "e2b-sandbox-bench",
-        "S3_MOUNT_DIR": "/opt/sentient",
-        "S3_ENDPOINT_URL": "",
-        # GitHub is unreachable from CI; the downloads are a small layer either way.
-        "GOOFYS_URL": "",
-        "GEESEFS_URL": "",
-    }
+OUTPUTS = {
+    "region": "us-east-1",
+    "bucketName": "e2b-sandbox-bench",
+    "s3MountDir": "/opt/sentient",
+    "s3EndpointUrl": "",
+    "s3MountFreshnessSeconds": "2",
+}
 
 
 def _checked(result: BuildResult) -> BuildResult:
@@ -80,7 +69,8 @@ def _row(label: str, results: list[BuildResult]) -> Row:
 
 def measure(repeat: int) -> list[Row]:
     base = ensure_standin_base()
-    args = _build_args(base)
+    outputs = {**OUTPUTS, **_key()}
+    args = stack_build_args(base, outputs)
     cold = _checked(build_image(args, TAG, extra_args=["--no-cache"]))
     # Layers of a --no-cache build are not offered as cache later, so seed the cache once.
     warmup = _checked(build_image(args, TAG))
@@ -89,12 +79,13 @@ def measure(repeat: int) -> list[Row]:
     resettled: list[BuildResult] = []
     # Each unchanged rebuild repeats the rotation just before it.
     for _ in range(repeat):
-        access_key, secret_key = _key()
-        args = {**args, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+        outputs = {**outputs, **_key()}
+        args = stack_build_args(base, outputs)
         rotated.append(_checked(build_image(args, TAG)))
         unchanged.append(_checked(build_image(args, TAG)))
         bucket = f"e2b-sandbox-bench-{uuid.uuid4().hex[:8]}"
-        resettled.append(_checked(build_image({**args, "S3_BUCKET_NAME": bucket}, TAG)))
+        moved = stack_build_args(base, {**outputs, "bucketName": bucket})
+        resettled.append(_checked(build_image(moved, TAG)))
     # Drop what this run built but keep TAG's image: removing an image also removes its parents
     # that nothing else uses, and TAG keeps the shared layers cached for the next run.
     kept = resettled[-1].image_id

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from components.contract import Channel, Consumer, render_env, values
 from tests.support.bucket_mounts import wait_for
 from tests.support.moto_server import MotoServer
 from tests.support.podman import (
@@ -30,6 +29,7 @@ from tests.support.podman import (
     podman,
     remove_image,
     run_in_image,
+    stack_build_args,
 )
 
 # The first build pays for debootstrap (once per machine) and the apt and pip layers.
@@ -64,18 +64,6 @@ class BuiltImage:
 def fresh_key() -> dict[str, str]:
     token = uuid.uuid4().hex
     return {"accessKeyId": f"AKIA{token[:16].upper()}", "secretAccessKey": f"SeCrEt/{token}+x"}
-
-
-def stack_build_args(
-    standin: str, outputs: dict[str, str], code_user: str = "user"
-) -> dict[str, str]:
-    """The build args as components/image.py makes them from the stack outputs."""
-    return {
-        "BASE_IMAGE": standin,
-        "SANDBOX_SETTINGS": render_env(values(Consumer.SANDBOX, Channel.SETTINGS, outputs)),
-        "SANDBOX_CREDENTIALS": render_env(values(Consumer.SANDBOX, Channel.CREDENTIALS, outputs)),
-        "SANDBOX_CODE_USER": code_user,
-    }
 
 
 def require_success(result: BuildResult) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.contract import Channel, Consumer, render_env, values
 from tests.support.debian_root import CACHE_DIR, IMAGE_BASE, recipe_key, rootfs_tarball
 from tests.support.paths import DOCKERFILE, SANDBOX_DIR
 
@@ -76,6 +77,18 @@ def podman(
         output = f"{result.stdout}\n{result.stderr}"
         raise RuntimeError(f"podman {command} failed ({result.returncode}):\n{output}")
     return result
+
+
+def stack_build_args(
+    standin: str, outputs: Mapping[str, str], code_user: str = "user"
+) -> dict[str, str]:
+    """The build args components/image.py makes from the stack outputs, on the stand-in base."""
+    return {
+        "BASE_IMAGE": standin,
+        "SANDBOX_SETTINGS": render_env(values(Consumer.SANDBOX, Channel.SETTINGS, outputs)),
+        "SANDBOX_CREDENTIALS": render_env(values(Consumer.SANDBOX, Channel.CREDENTIALS, outputs)),
+        "SANDBOX_CODE_USER": code_user,
+    }
 
 
 def ensure_standin_base() -> str:
