@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pulumi
 
-from components.compose import ComposeOverride, ComposeOverrideArgs
+from components.backend import BackendFiles, BackendFilesArgs
 from components.credentials import SandboxCredentials, SandboxCredentialsArgs
 from components.identity import SandboxIdentity, SandboxIdentityArgs
 from components.image import SandboxImage, SandboxImageArgs
@@ -92,17 +92,17 @@ image = SandboxImage(
         registry=registry.credentials if registry else None,
     ),
 )
-# The backend's compose override: the same bucket at the same path, no secret inside.
-compose = ComposeOverride(
-    f"{settings.name}-compose",
-    ComposeOverrideArgs(
-        environment=settings.environment,
-        bucket_name=storage.bucket_name,
-        region=settings.region,
-        template_name=settings.e2b_template_name,
-        output_path=settings.compose_output_path,
-        service_name=settings.compose_service_name,
+# The backend's files: its compose override and its host's mount unit, no secret inside.
+backend = BackendFiles(
+    f"{settings.name}-backend",
+    BackendFilesArgs(
+        stack=settings.stack,
+        outputs=shared,
         mount_dir=settings.mount_dir,
+        service_name=settings.compose_service_name,
+        backend_dir=settings.backend_dir,
+        check_image=settings.backend_mount_check_image,
+        mount_in_container=settings.backend_mounts_in_container,
     ),
 )
 
@@ -116,5 +116,5 @@ pulumi.export("credentialsSecretArn", credentials.secret_arn)
 pulumi.export("imageName", image.image_name)
 pulumi.export("imageRef", image.image_ref)
 pulumi.export("ecrRepositoryUrl", registry.repository_url if registry else "")
-pulumi.export("composeOverride", compose.yaml)
-pulumi.export("composeOverridePath", compose.path)
+pulumi.export("composeOverride", backend.compose_override)
+pulumi.export("hostMountUnit", backend.host_mount_unit)

@@ -16,8 +16,9 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from components.contract import Channel, Consumer, render_env, values, variables
+from components.contract import Channel, Consumer, render_env
 from components.registry import RegistryCredentials
+from components.shared_values import channel_values
 
 PLATFORM = "linux/amd64"  # E2B runs templates on x86-64 microVMs.
 DOCKERFILE = "e2b.Dockerfile"
@@ -80,15 +81,6 @@ class SandboxImageArgs:
     """Push to this registry; None builds into the local Docker engine only."""
 
 
-def channel_text(channel: Channel, outputs: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
-    """One settings file of the image as the contract writes it, from just the outputs that
-    channel needs (so the settings never inherit the key's secrecy)."""
-    needed = {v.output: outputs[v.output] for v in variables(Consumer.SANDBOX, channel)}
-    return pulumi.Output.all(**needed).apply(
-        lambda resolved: render_env(values(Consumer.SANDBOX, channel, resolved))
-    )
-
-
 class SandboxImage(pulumi.ComponentResource):
     """Builds docker/e2b-sandbox with pulumi-docker and pushes it when a registry is given."""
 
@@ -103,7 +95,9 @@ class SandboxImage(pulumi.ComponentResource):
 
         context_sha256 = context_digest(args.project_dir / args.context)
         base = args.base_image or ""
-        settings_text = channel_text(Channel.SETTINGS, args.outputs)
+        settings_text = channel_values(Consumer.SANDBOX, Channel.SETTINGS, args.outputs).apply(
+            render_env
+        )
 
         def name_for(repository: str, settings: str, access_key_id: str) -> str:
             # Every non-secret input, and the key's id: a rotation yields a new tag.
@@ -116,7 +110,9 @@ class SandboxImage(pulumi.ComponentResource):
         arguments: dict[str, pulumi.Input[str]] = {
             "SANDBOX_SETTINGS": settings_text,
             "SANDBOX_CREDENTIALS": pulumi.Output.secret(
-                channel_text(Channel.CREDENTIALS, args.outputs)
+                channel_values(Consumer.SANDBOX, Channel.CREDENTIALS, args.outputs).apply(
+                    render_env
+                )
             ),
             "SANDBOX_CODE_USER": args.code_user,
         }

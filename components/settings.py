@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 
 import pulumi
 
-from components.backend_files import OVERRIDE_FILE_NAME, default_path
-
 PROJECT = "e2b-sandbox"
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
 # Environments whose data a destroy must never take with it (forceDestroy is refused there).
@@ -110,7 +108,9 @@ class Settings:
     sandbox_code_user: str = "user"
     e2b_template_name: str = ""
     compose_service_name: str = "backend"
-    compose_output_path: str = ""
+    backend_dir: str = "/srv/backend"
+    backend_mount_check_image: str = "busybox:1.37"
+    backend_mounts_in_container: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -159,7 +159,9 @@ CONFIG_KEYS: Mapping[str, str] = {
     "sandboxCodeUser": "sandbox_code_user",
     "e2bTemplateName": "e2b_template_name",
     "composeServiceName": "compose_service_name",
-    "composeOutputPath": "compose_output_path",
+    "backendDir": "backend_dir",
+    "backendMountCheckImage": "backend_mount_check_image",
+    "backendMountsInContainer": "backend_mounts_in_container",
 }
 REGION_KEY = "aws:region"
 
@@ -202,6 +204,7 @@ _PARSERS: Mapping[str, tuple[Callable[[str], Any], str]] = {
     "ecrKeepImages": (_parse_int, "must be a whole number"),
     "mountFreshnessSeconds": (_parse_int, "must be a whole number of seconds"),
     "forceDestroy": (_parse_bool, "must be true or false"),
+    "backendMountsInContainer": (_parse_bool, "must be true or false"),
     "allowedKeyPrefixes": (_parse_string_list, _LIST_FORM),
     "keySlots": (_parse_string_list, _LIST_FORM),
 }
@@ -250,8 +253,6 @@ def _with_derived_defaults(settings: Settings) -> Settings:
     return replace(
         settings,
         e2b_template_name=settings.e2b_template_name or f"{PROJECT}-{settings.environment}",
-        compose_output_path=settings.compose_output_path
-        or default_path(settings.stack, OVERRIDE_FILE_NAME),
         tags={"environment": settings.environment, "project": PROJECT, "managed-by": "pulumi"},
     )
 
@@ -315,7 +316,14 @@ def _validate(s: Settings, problems: _Problems) -> None:
             "must be a compose service name: letters, digits, '_', '.', '-', not starting "
             "with a symbol",
         )
-    _validate_output_path(s.compose_output_path, problems)
+    _validate_mount_dir(s.backend_dir, problems, key="backendDir", example="/srv/backend")
+    if not _pinned_image(s.backend_mount_check_image):
+        problems.add(
+            "backendMountCheckImage",
+            s.backend_mount_check_image,
+            "must be an image reference pinned to a version tag or digest, such as busybox:1.37 "
+            "(not 'latest'), with awk in it",
+        )
 
 
 def _validate_bucket_prefix(s: Settings, problems: _Problems) -> None:
@@ -344,22 +352,24 @@ def _validate_bucket_prefix(s: Settings, problems: _Problems) -> None:
         )
 
 
-def _validate_mount_dir(mount_dir: str, problems: _Problems) -> None:
+def _validate_mount_dir(
+    mount_dir: str, problems: _Problems, key: str = "mountDir", example: str = "/opt/sentient"
+) -> None:
     path = PurePosixPath(mount_dir)
     normal = _MOUNT_DIR_RE.match(mount_dir) and str(path) == mount_dir and ".." not in path.parts
     if not normal or "." in path.parts:
         problems.add(
-            "mountDir",
+            key,
             mount_dir,
-            "must be an absolute path such as /opt/sentient: letters, digits, '.', '_', '-' "
+            f"must be an absolute path such as {example}: letters, digits, '.', '_', '-' "
             "between single slashes, no trailing slash, no '.' or '..'",
         )
     elif mount_dir in _SYSTEM_DIRS or mount_dir.startswith(_KERNEL_TREES):
         problems.add(
-            "mountDir",
+            key,
             mount_dir,
             "must not be a system directory (or under /proc, /sys, /dev, /etc): choose a "
-            "directory of its own such as /opt/sentient",
+            f"directory of its own such as {example}",
         )
 
 
@@ -415,11 +425,13 @@ def _validate_key_slots(s: Settings, problems: _Problems) -> None:
         )
 
 
-def _validate_base_image(image: str | None, problems: _Problems) -> None:
-    if image is None:
-        return
+def _pinned_image(image: str) -> bool:
     match = _IMAGE_REF_RE.match(image)
-    if match is None or not (match["tag"] or match["digest"]) or match["tag"] == "latest":
+    return match is not None and bool(match["tag"] or match["digest"]) and match["tag"] != "latest"
+
+
+def _validate_base_image(image: str | None, problems: _Problems) -> None:
+    if image is not None and not _pinned_image(image):
         problems.add(
             "baseImage",
             image,
@@ -439,17 +451,6 @@ def _validate_endpoint(url: str | None, problems: _Problems) -> None:
             url,
             "must be an http(s) URL such as http://host.docker.internal:5050 without "
             "credentials or query, or empty for AWS",
-        )
-
-
-def _validate_output_path(path: str, problems: _Problems) -> None:
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or ".." in pure.parts or pure.suffix not in (".yml", ".yaml"):
-        problems.add(
-            "composeOutputPath",
-            path,
-            "must be a relative path inside the project ending in .yml or .yaml, such as "
-            "build/dev/docker-compose.s3.yml",
         )
 
 

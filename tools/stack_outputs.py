@@ -1,7 +1,9 @@
-"""The stack's outputs for CI and the backend: a dotenv, JSON, GitHub step outputs, the override.
+"""The stack's outputs for CI and the backend: its files, a dotenv, JSON, GitHub step outputs.
 
+    python -m tools.stack_outputs --stack dev --format backend # build/dev/: the override, the
+                                                               # host mount's unit and program,
+                                                               # and the env file with the key
     python -m tools.stack_outputs --stack dev --format env     # build/dev/e2b-s3.env (0600)
-    python -m tools.stack_outputs --stack dev --format compose # build/dev/docker-compose.s3.yml
     python -m tools.stack_outputs --stack dev --format json    # build/dev/stack-outputs.json (0600)
     python -m tools.stack_outputs --stack dev --format github  # masks, then $GITHUB_OUTPUT
     python -m tools.stack_outputs --stack dev --format mask    # ::add-mask:: for every secret
@@ -26,11 +28,19 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from components import contract
 from components.backend_files import (
-    CONTROL_CHARACTERS,
     ENV_FILE_NAME,
+    MOUNT_PROGRAM_NAME,
     OVERRIDE_FILE_NAME,
+    UNIT_FILE_NAME,
     default_path,
+)
+from components.contract import Channel, Consumer
+
+# The mount program the backend's host runs, shipped with its files.
+MOUNT_PROGRAM = (
+    Path(__file__).resolve().parent.parent / "docker" / "e2b-sandbox" / MOUNT_PROGRAM_NAME
 )
 
 # The stack's outputs, as the program exports them (camelCase, stable names).
@@ -51,20 +61,10 @@ OUTPUT_NAMES = (
     "ecrRepositoryUrl",
     "e2bTemplateName",
     "composeOverride",
-    "composeOverridePath",
+    "hostMountUnit",
 )
-# The outputs the program exports as secrets: masked in CI, never printed, files holding them 0600.
-SECRET_OUTPUTS = frozenset({"secretAccessKey"})
-# The backend's dotenv: variable -> stack output.
-DOTENV_VARIABLES = {
-    "AWS_ACCESS_KEY_ID": "accessKeyId",
-    "AWS_SECRET_ACCESS_KEY": "secretAccessKey",
-    "AWS_REGION": "region",
-    "S3_BUCKET_NAME": "bucketName",
-    "S3_MOUNT_DIR": "s3MountDir",
-    "E2B_TEMPLATE_NAME": "e2bTemplateName",
-}
-FORMATS = ("env", "compose", "json", "github", "mask")
+SECRET_OUTPUTS = contract.SECRET_OUTPUTS
+FORMATS = ("backend", "env", "json", "github", "mask")
 
 # `old => [secret]` where old is not [secret]: Pulumi showing a value that is now secret in plain
 # text (pulumi/pulumi#9330, #4957).
@@ -140,33 +140,18 @@ def require(outputs: Mapping[str, object], names: Iterable[str], stack: str) -> 
     return {name: str(outputs[name]) for name in names}
 
 
-def dotenv_value(variable: str, value: str) -> str:
-    """A value quoted for compose's env_file parser, which then reads back exactly `value`.
-
-    Double quotes with `\\`, `"` and `$` escaped: compose would otherwise expand `${...}` and treat
-    ` #` as a comment in unquoted values.
-    """
-    if CONTROL_CHARACTERS.search(value):
-        raise OutputsError(
-            f"{variable} contains a control character (a newline?), which a dotenv line cannot "
-            "hold. Fix the stack output it comes from"
-        )
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-    return f'"{escaped}"'
-
-
 def render_dotenv(outputs: Mapping[str, object], stack: str) -> str:
-    """The backend's dotenv: the access key and the bucket settings."""
-    values = require(outputs, DOTENV_VARIABLES.values(), stack)
-    lines = [
-        f"# Stack {stack}: the backend's S3 credentials and settings. Keep it mode 0600; "
-        "never commit it.",
-        *(
-            f"{variable}={dotenv_value(variable, values[output])}"
-            for variable, output in DOTENV_VARIABLES.items()
-        ),
-    ]
-    return "\n".join(lines) + "\n"
+    """The backend's dotenv: the key pair, and nothing that travels another way."""
+    try:
+        pair = contract.values(Consumer.BACKEND, Channel.CREDENTIALS, outputs)
+    except contract.ContractError as problem:
+        raise OutputsError(
+            f"stack {stack}: {problem}. Run `pulumi up --stack {stack}` with the current program"
+        ) from None
+    return contract.render_env(
+        pair,
+        header=f"Stack {stack}: the backend's S3 key pair. Keep it mode 0600; never commit it.",
+    )
 
 
 def render_json(outputs: Mapping[str, object], stack: str) -> str:
@@ -254,9 +239,23 @@ def _github(outputs: Mapping[str, object], stack: str, path: str | None) -> str:
     return ""
 
 
-def _default_path(stack: str, output_format: str) -> Path:
-    names = {"env": ENV_FILE_NAME, "compose": OVERRIDE_FILE_NAME, "json": "stack-outputs.json"}
-    return Path(default_path(stack, names[output_format]))
+def write_backend_files(
+    outputs: Mapping[str, object], stack: str, directory: Path, with_key: bool
+) -> list[Path]:
+    """The backend's files in one directory: the override and the unit (0644), the mount
+    program (0755), and the env file with the key (0600) unless `with_key` is false. Everything
+    is checked before the first file is written."""
+    files = require(outputs, ["composeOverride", "hostMountUnit"], stack)
+    contents = [
+        (directory / OVERRIDE_FILE_NAME, files["composeOverride"], 0o644),
+        (directory / UNIT_FILE_NAME, files["hostMountUnit"], 0o644),
+        (directory / MOUNT_PROGRAM_NAME, MOUNT_PROGRAM.read_text(encoding="utf-8"), 0o755),
+    ]
+    if with_key:
+        contents.append((directory / ENV_FILE_NAME, render_dotenv(outputs, stack), 0o600))
+    for path, text, mode in contents:
+        write_private(path, text, mode)
+    return [path for path, _, _ in contents]
 
 
 def run(args: argparse.Namespace) -> str:
@@ -268,14 +267,16 @@ def run(args: argparse.Namespace) -> str:
         return mask_commands(outputs)
     if args.format == "github":
         return _github(outputs, args.stack, args.output or os.environ.get("GITHUB_OUTPUT"))
-    path = Path(args.output) if args.output else _default_path(args.stack, args.format)
+    if args.format == "backend":
+        directory = Path(args.output or default_path(args.stack, ""))
+        written = write_backend_files(outputs, args.stack, directory, not args.without_key)
+        return "".join(f"wrote {path}\n" for path in written)
+    names = {"env": ENV_FILE_NAME, "json": "stack-outputs.json"}
+    path = Path(args.output or default_path(args.stack, names[args.format]))
     if args.format == "env":
         write_private(path, render_dotenv(outputs, args.stack), 0o600)
-    elif args.format == "json":
-        write_private(path, render_json(outputs, args.stack), 0o600)
     else:
-        override = require(outputs, ["composeOverride"], args.stack)["composeOverride"]
-        write_private(path, override, 0o644)
+        write_private(path, render_json(outputs, args.stack), 0o600)
     return f"wrote {path}\n"
 
 
@@ -320,8 +321,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--output",
-        metavar="FILE",
-        help="where to write (default: build/<stack>/..., or $GITHUB_OUTPUT for github)",
+        metavar="PATH",
+        help="where to write: a file, or a directory for backend (default: build/<stack>/..., "
+        "or $GITHUB_OUTPUT for github)",
+    )
+    parser.add_argument(
+        "--without-key",
+        action="store_true",
+        help="backend: leave the env file with the key out (it reaches the backend another way)",
     )
     return parser.parse_args(argv)
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from components.compose import render_compose_override
+from components.backend_files import CHECK_SERVICE, render_compose_override
+from components.contract import Channel, Consumer, values
 from tools.stack_outputs import main as stack_outputs_main
 
 DATA = Path(__file__).parent / "data"
@@ -28,6 +29,8 @@ OUTPUTS = {
     "region": "eu-west-1",
     "bucketName": BUCKET,
     "s3MountDir": "/opt/sentient",
+    "s3EndpointUrl": "",
+    "s3MountFreshnessSeconds": "2",
     "e2bTemplateName": "e2b-sandbox-dev",
 }
 
@@ -51,14 +54,14 @@ def project(tmp_path: Path) -> Path:
 def _write_override(
     project: Path, service_name: str = "backend", mount_dir: str = "/opt/sentient"
 ) -> None:
+    outputs = {**OUTPUTS, "s3MountDir": mount_dir}
     (project / "docker-compose.s3.yml").write_text(
         render_compose_override(
-            environment="dev",
+            stack="dev",
             service_name=service_name,
-            bucket_name=BUCKET,
-            region="eu-west-1",
+            settings=values(Consumer.BACKEND, Channel.SETTINGS, outputs),
             mount_dir=mount_dir,
-            template_name="e2b-sandbox-dev",
+            check_image="busybox:1.37",
         )
     )
 
@@ -97,23 +100,28 @@ def _unescaped(environment: dict[str, str]) -> dict[str, str]:
     return {name: value.replace("$$", "$") for name, value in environment.items()}
 
 
-def test_the_merged_backend_sees_the_bucket_at_the_same_path_with_fuse(
+def test_the_merged_backend_binds_the_hosts_mount_and_waits_for_its_check(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _write_override(project)
     _write_env_file(project, monkeypatch)
-    backend = _merged(project)["services"]["backend"]
-    assert {
-        "type": "bind",
-        "source": "/opt/sentient",
-        "target": "/opt/sentient",
-        "bind": {"propagation": "rslave"},
-    } in backend["volumes"]
-    assert {"source": "/dev/fuse", "target": "/dev/fuse", "permissions": "rwm"} in backend[
-        "devices"
-    ]
-    assert backend["cap_add"] == ["SYS_ADMIN"]
-    assert backend["security_opt"] == ["apparmor:unconfined"]
+    services = _merged(project)["services"]
+    backend = services["backend"]
+    bucket = backend["volumes"][-1]
+    assert (bucket["type"], bucket["source"], bucket["target"]) == (
+        "bind",
+        "/opt/sentient",
+        "/opt/sentient",
+    )
+    # Long syntax: compose creates nothing at the source (its default, so `config` omits it).
+    assert bucket["bind"] == {"propagation": "rslave"}
+    assert not {"devices", "cap_add", "security_opt"} & set(backend)
+    # The backend's own dependency stays; the check is added to it.
+    assert set(backend["depends_on"]) == {"redis", CHECK_SERVICE}
+    assert backend["depends_on"][CHECK_SERVICE]["condition"] == "service_completed_successfully"
+    check = services[CHECK_SERVICE]
+    assert check["network_mode"] == "none"
+    assert check["volumes"][0]["read_only"] is True
 
 
 def test_the_merge_keeps_what_the_backend_already_had(
@@ -146,10 +154,16 @@ def test_the_backend_gets_the_bucket_settings_and_the_key_from_the_env_file(
         "AWS_REGION": "eu-west-1",
         "S3_BUCKET_NAME": BUCKET,
         "S3_MOUNT_DIR": "/opt/sentient",
+        "S3_ENDPOINT_URL": "",
         "E2B_TEMPLATE_NAME": "e2b-sandbox-dev",
         "LOG_LEVEL": "",
         "FEATURE_FLAGS": "",
     }
+    # Each value has one source: the override's environment or the env file, never both.
+    env_file = (project / "e2b-s3.env").read_text()
+    override = (project / "docker-compose.s3.yml").read_text()
+    for name in environment:
+        assert not (name in env_file and name in override), name
     assert SECRET not in (project / "docker-compose.s3.yml").read_text()
 
 
@@ -188,7 +202,7 @@ def test_a_custom_service_name_and_a_dollar_in_the_mount_dir_survive_the_merge(
     _write_override(project, service_name="api", mount_dir="/srv/$bucket")
     _write_env_file(project, monkeypatch, s3MountDir="/srv/$bucket")
     services = _merged(project)["services"]
-    assert set(services) == {"api", "redis"}
+    assert set(services) == {"api", "redis", CHECK_SERVICE}
     bucket_mount = services["api"]["volumes"][-1]
     assert bucket_mount["source"] == bucket_mount["target"] == "/srv/$$bucket"
     assert _unescaped(services["api"]["environment"])["S3_MOUNT_DIR"] == "/srv/$bucket"

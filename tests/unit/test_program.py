@@ -351,7 +351,7 @@ def test_pulumi_yaml_runtime(repo_root: Path) -> None:
     assert project["stackConfigDir"] == "stacks"
 
 
-def test_compose_override_gives_the_backend_the_same_bucket_and_path(
+def test_the_backends_files_give_it_the_same_bucket_and_path(
     pulumi_mocks: RecordingMocks, stack: str
 ) -> None:
     result = run(pulumi_mocks, stack)
@@ -360,4 +360,7 @@ def test_compose_override_gives_the_backend_the_same_bucket_and_path(
     assert environment["S3_BUCKET_NAME"] == result.outputs["bucketName"]
     assert environment["S3_MOUNT_DIR"] == result.outputs["s3MountDir"]
     assert environment["E2B_TEMPLATE_NAME"] == result.outputs["e2bTemplateName"]
-    assert result.outputs["composeOverridePath"] == f"build/{stack}/docker-compose.s3.yml"
+    unit = result.outputs["hostMountUnit"]
+    assert f'Environment="S3_BUCKET_NAME={result.outputs["bucketName"]}"' in unit.splitlines()
+    assert "ExecStart=/usr/bin/python3 /srv/backend/s3mount.py run" in unit
+    assert not {"composeOverride", "hostMountUnit"} & result.secret_outputs

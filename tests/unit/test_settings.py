@@ -69,7 +69,9 @@ def test_defaults_and_derived_values() -> None:
     assert settings.kms_key_arn is None
     assert settings.iam_path == "/e2b-sandbox/dev/"
     assert settings.e2b_template_name == "e2b-sandbox-dev"
-    assert settings.compose_output_path == "build/dev/docker-compose.s3.yml"
+    assert settings.backend_dir == "/srv/backend"
+    assert settings.mount_freshness_seconds == 2
+    assert settings.sandbox_code_user == "user"
     assert settings.tags == {"environment": "dev", "project": "e2b-sandbox", "managed-by": "pulumi"}
 
 
@@ -183,8 +185,14 @@ BAD_INPUTS: list[tuple[dict[str, str | None], list[str]]] = [
     ),
     ({"e2bTemplateName": "My Template"}, ["e2bTemplateName", "'My Template'", "lowercase"]),
     ({"composeServiceName": "-backend"}, ["composeServiceName", "'-backend'", "service name"]),
-    ({"composeOutputPath": "/etc/compose.yml"}, ["composeOutputPath", "relative path"]),
-    ({"composeOutputPath": "build/override.txt"}, ["composeOutputPath", ".yml or .yaml"]),
+    ({"backendDir": "/etc/backend"}, ["backendDir", "'/etc/backend'", "system directory"]),
+    ({"backendDir": "srv/backend"}, ["backendDir", "absolute path such as /srv/backend"]),
+    ({"backendMountCheckImage": "busybox"}, ["backendMountCheckImage", "pinned"]),
+    ({"backendMountCheckImage": "busybox:latest"}, ["backendMountCheckImage", "not 'latest'"]),
+    ({"backendMountsInContainer": "yes"}, ["backendMountsInContainer", "true or false"]),
+    ({"mountFreshnessSeconds": "3601"}, ["mountFreshnessSeconds", "from 0 to 3600"]),
+    ({"mountFreshnessSeconds": "two"}, ["mountFreshnessSeconds", "whole number of seconds"]),
+    ({"sandboxCodeUser": "admin"}, ["sandboxCodeUser", "'admin'", "user", "root"]),
 ]
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import compose
+import s3mount
+from components.backend_files import render_compose_override
+from components.contract import Channel, Consumer, values
 from tools import stack_outputs
 from tools.stack_outputs import OUTPUT_NAMES, SECRET_OUTPUTS, main
 
@@ -35,8 +37,8 @@ OUTPUTS: dict[str, object] = {
     "imageRef": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/e2b-sandbox-dev@sha256:" + "a" * 64,
     "ecrRepositoryUrl": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/e2b-sandbox-dev",
     "e2bTemplateName": "e2b-sandbox-dev",
-    "composeOverride": "services:\n  backend:\n    cap_add:\n    - SYS_ADMIN\n",
-    "composeOverridePath": "build/dev/docker-compose.s3.yml",
+    "composeOverride": "services:\n  backend:\n    env_file: []\n",
+    "hostMountUnit": "[Unit]\nDescription=x\n",
 }
 
 
@@ -63,45 +65,25 @@ def _mode(path: str) -> int:
     return stat.S_IMODE(Path(path).stat().st_mode)
 
 
-def _parse_dotenv(text: str) -> dict[str, str]:
-    """Reads the quoting this tool writes (compose's own reading is the integration test's job)."""
-    values = {}
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        name, quoted = line.split("=", 1)
-        assert quoted.startswith('"') and quoted.endswith('"'), line
-        body, value, i = quoted[1:-1], "", 0
-        while i < len(body):
-            if body[i] == "\\":
-                i += 1
-            value += body[i]
-            i += 1
-        values[name] = value
-    return values
-
-
 def test_the_secret_outputs_constant_names_only_the_secret_access_key() -> None:
     assert frozenset({"secretAccessKey"}) == SECRET_OUTPUTS
     assert set(SECRET_OUTPUTS) <= set(OUTPUT_NAMES)
 
 
-def test_file_names_match_what_the_override_references() -> None:
+def test_file_names_match_what_the_override_and_the_unit_reference() -> None:
     override = yaml.safe_load(
-        compose.render_compose_override(
-            environment="dev",
+        render_compose_override(
+            stack="dev",
             service_name="backend",
-            bucket_name="bucket",
-            region="eu-west-1",
+            settings=values(Consumer.BACKEND, Channel.SETTINGS, OUTPUTS),
             mount_dir="/opt/sentient",
-            template_name="e2b-sandbox-dev",
+            check_image="busybox:1.37",
         )
     )
     (env_file,) = override["services"]["backend"]["env_file"]
-    # The override names the dotenv the tool writes by default, beside the override it writes.
-    env_path = stack_outputs._default_path("dev", "env")
-    assert env_file["path"] == f"./{env_path.name}"
-    assert stack_outputs._default_path("dev", "compose").parent == env_path.parent
+    # The override names the dotenv the tool writes, beside the override it writes.
+    assert main(["--stack", "dev", "--input", _saved(OUTPUTS), "--format", "backend"]) == 0
+    assert Path("build/dev", env_file["path"]).is_file()
 
 
 class TestEnv:
@@ -109,18 +91,11 @@ class TestEnv:
         assert _run("--format", "env") == 0
         assert _files() == ["build/dev/e2b-s3.env"]
         assert _mode("build/dev/e2b-s3.env") == 0o600
-        assert _parse_dotenv(Path("build/dev/e2b-s3.env").read_text()) == {
+        # The key pair only: the bucket's settings travel in the override (components/contract).
+        assert s3mount.parse_env_file(Path("build/dev/e2b-s3.env").read_text(), "env") == {
             "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
             "AWS_SECRET_ACCESS_KEY": SECRET,
-            "AWS_REGION": "eu-west-1",
-            "S3_BUCKET_NAME": "e2b-sandbox-dev-20261127093000123400000001",
-            "S3_MOUNT_DIR": "/opt/sentient",
-            "E2B_TEMPLATE_NAME": "e2b-sandbox-dev",
         }
-
-    def test_quotes_and_escapes_what_compose_would_otherwise_interpret(self) -> None:
-        assert stack_outputs.dotenv_value("X", "a+/=b") == '"a+/=b"'
-        assert stack_outputs.dotenv_value("X", 'q"u\\o ${HOME} #c') == '"q\\"u\\\\o \\${HOME} #c"'
 
     def test_writes_to_the_given_path(self) -> None:
         assert _run("--format", "env", "--output", "deploy/backend.env") == 0
@@ -156,10 +131,10 @@ class TestBadInput:
     def test_a_missing_output_is_named_with_the_fix_and_nothing_is_written(
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        outputs = {k: v for k, v in OUTPUTS.items() if k not in {"region", "bucketName"}}
+        outputs = {k: v for k, v in OUTPUTS.items() if k not in {"accessKeyId", "secretAccessKey"}}
         assert _run("--format", "env", outputs=outputs) == 1
         error = capsys.readouterr().err
-        assert "stack dev has no output region, bucketName" in error
+        assert "missing stack output(s) accessKeyId, secretAccessKey" in error
         assert "pulumi up --stack dev" in error
         assert _files() == []
 
@@ -229,10 +204,29 @@ def test_json_holds_every_output_with_mode_0600() -> None:
     assert json.loads(Path("build/dev/stack-outputs.json").read_text()) == OUTPUTS
 
 
-def test_compose_writes_the_override_text_as_exported() -> None:
-    assert _run("--format", "compose") == 0
+def test_backend_writes_the_files_a_backend_host_needs_with_their_modes() -> None:
+    assert _run("--format", "backend") == 0
+    assert _files() == [
+        "build/dev/docker-compose.s3.yml",
+        "build/dev/e2b-s3-mount.service",
+        "build/dev/e2b-s3.env",
+        "build/dev/s3mount.py",
+    ]
     assert Path("build/dev/docker-compose.s3.yml").read_text() == OUTPUTS["composeOverride"]
-    assert _mode("build/dev/docker-compose.s3.yml") == 0o644
+    assert Path("build/dev/e2b-s3-mount.service").read_text() == OUTPUTS["hostMountUnit"]
+    assert Path("build/dev/s3mount.py").read_bytes() == stack_outputs.MOUNT_PROGRAM.read_bytes()
+    modes = [_mode(path) for path in _files()]
+    assert modes == [0o644, 0o644, 0o600, 0o755]
+
+
+def test_backend_without_the_key_leaves_the_env_file_out() -> None:
+    assert _run("--format", "backend", "--output", "artifact", "--without-key") == 0
+    assert [Path(p).name for p in _files()] == [
+        "docker-compose.s3.yml",
+        "e2b-s3-mount.service",
+        "s3mount.py",
+    ]
+    assert SECRET not in "".join(Path(p).read_text() for p in _files())
 
 
 class TestGithub:
