@@ -43,9 +43,12 @@ emulator-stop: ## Stop the local moto (its data is in memory and goes with it)
 	@if [ -f $(MOTO_DIR)/pid ]; then kill "$$(cat $(MOTO_DIR)/pid)" 2>/dev/null || true; rm -f $(MOTO_DIR)/pid; fi
 
 .PHONY: up
-up: check-tools $(VENV)/.runtime-installed emulator-start ## Run the local stack: venv, emulator, pulumi up --stack local
+up: check-tools $(VENV)/.runtime-installed emulator-start ## Run the local stack: venv, emulator, pulumi up, the backend's files
 	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi stack select --create local
 	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi up --stack local --yes
+	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) $(PYTHON) -m tools.stack_outputs --stack local --format backend
+	@echo "The backend's files are in build/local/. Mount the bucket on this machine with:"
+	@echo "  sudo PULUMI_BACKEND_URL=$(LOCAL_BACKEND) PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) $(PYTHON) -m tools.host_mount --stack local"
 
 .PHONY: preview
 preview: check-tools $(VENV)/.runtime-installed emulator-start ## Preview the local stack with a diff

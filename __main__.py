@@ -51,6 +51,8 @@ credentials = SandboxCredentials(
         key_slots=settings.key_slots,
         active_key_slot=settings.active_key_slot,
         recovery_window_days=settings.secret_recovery_window_days,
+        iam_path=settings.iam_path,
+        region=settings.region,
         kms_key_arn=settings.kms_key_arn,
         tags=settings.tags,
     ),
@@ -113,6 +115,7 @@ pulumi.export("bucketArn", storage.bucket_arn)
 pulumi.export("iamUserName", identity.user_name)
 pulumi.export("iamUserArn", identity.user_arn)
 pulumi.export("credentialsSecretArn", credentials.secret_arn)
+pulumi.export("backendReadPolicyArn", credentials.backend_read_policy.arn)
 pulumi.export("imageName", image.image_name)
 pulumi.export("imageRef", image.image_ref)
 pulumi.export("ecrRepositoryUrl", registry.repository_url if registry else "")

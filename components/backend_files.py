@@ -26,9 +26,11 @@ UNIT_FILE_NAME = "e2b-s3-mount.service"
 MOUNT_PROGRAM_NAME = "s3mount.py"
 # The service the backend waits for: it exits 0 only when the bucket is mounted at the mount dir.
 CHECK_SERVICE = "e2b-s3-mount-check"
-# Host mounts made after the container started (the unit restarting a failed mount) reach it;
-# the container's own mounts never propagate back to the host.
-MOUNT_PROPAGATION = "rslave"
+# The bind's source is the host's FUSE mount itself, so the container holds that mount whatever
+# the propagation: a host remount never reaches a running container (measured: it then reads
+# ENOTCONN, loudly, with rslave as with rprivate). Private also keeps the container's own mounts
+# from ever reaching the host. After the host mount restarts, restart the backend.
+MOUNT_PROPAGATION = "rprivate"
 
 
 def default_path(stack: str, file_name: str) -> str:

@@ -7,6 +7,7 @@ the second slot is added (both keys now exist), consumers are switched by making
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.contract import credentials_json
+from components.policies import secret_read_policy
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class SandboxCredentialsArgs:
     """The slot whose key every consumer uses; must be one of key_slots."""
     recovery_window_days: int
     """Days a deleted secret can be restored; 0 deletes at once (local and dev)."""
+    iam_path: str = "/"
+    """IAM path of the backend's read policy, as for the identity."""
+    region: str | None = None
+    """Needed with a customer KMS key: the backend may decrypt only through Secrets Manager."""
     kms_key_arn: str | None = None
     """Encrypts the secret with a customer key instead of the account's aws/secretsmanager key."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -38,6 +44,7 @@ class SandboxCredentials(pulumi.ComponentResource):
     access_key_id: pulumi.Output[str]
     secret_access_key: pulumi.Output[str]
     secret_arn: pulumi.Output[str]
+    backend_read_policy: aws.iam.Policy
 
     def __init__(
         self, name: str, args: SandboxCredentialsArgs, opts: pulumi.ResourceOptions | None = None
@@ -77,10 +84,22 @@ class SandboxCredentials(pulumi.ComponentResource):
         )
 
         self.secret_arn = self.secret.arn
+        # Attach to the backend host's role: it reads the key at deploy time, from here only.
+        self.backend_read_policy = aws.iam.Policy(
+            f"{name}-backend-read",
+            path=args.iam_path,
+            description="Read the E2B sandbox's S3 key pair from its secret (for the backend)",
+            policy=self.secret_arn.apply(
+                lambda arn: json.dumps(secret_read_policy(arn, args.kms_key_arn, args.region))
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
         self.register_outputs(
             {
                 "accessKeyId": self.access_key_id,
                 "secretAccessKey": self.secret_access_key,
                 "secretArn": self.secret_arn,
+                "backendReadPolicyArn": self.backend_read_policy.arn,
             }
         )

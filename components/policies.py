@@ -78,6 +78,38 @@ def sandbox_access_policy(
     return _document(*statements)
 
 
+def secret_read_policy(
+    secret_arn: str, kms_key_arn: str | None = None, region: str | None = None
+) -> PolicyDocument:
+    """For the backend's own role: read the key pair from the one secret at deploy time, so the
+    key never travels in a CI artifact."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadTheSandboxKey",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": secret_arn,
+        }
+    ]
+    if kms_key_arn is not None:
+        if region is None:
+            raise ValueError(
+                "region is required with a KMS key: it is used through Secrets Manager"
+            )
+        statements.append(
+            {
+                "Sid": "DecryptThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": kms_key_arn,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+                },
+            }
+        )
+    return _document(*statements)
+
+
 def tls_only_bucket_policy(bucket_arn: str) -> PolicyDocument:
     """The bucket policy: refuse every request that does not arrive over TLS."""
     return _document(

@@ -53,6 +53,7 @@ OUTPUT_NAMES = (
     "accessKeyId",
     "secretAccessKey",
     "credentialsSecretArn",
+    "backendReadPolicyArn",
     "s3MountDir",
     "s3EndpointUrl",
     "s3MountFreshnessSeconds",

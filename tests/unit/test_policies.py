@@ -13,6 +13,7 @@ from components.policies import (
     OBJECT_ACTIONS,
     ecr_lifecycle_policy,
     sandbox_access_policy,
+    secret_read_policy,
     tls_only_bucket_policy,
 )
 from tests.support.program import STACKS, run_program
@@ -92,6 +93,27 @@ def test_kms_key_is_usable_only_through_s3() -> None:
         sandbox_access_policy(BUCKET_ARN, (), KMS_KEY)
 
 
+def test_the_backend_may_read_the_one_secret_and_decrypt_only_through_secrets_manager() -> None:
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:key-AbCdEf"
+    plain = secret_read_policy(secret)
+    assert plain["Statement"] == [
+        {
+            "Sid": "ReadTheSandboxKey",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": secret,
+        }
+    ]
+    with_kms = secret_read_policy(secret, KMS_KEY, "us-east-1")
+    (decrypt,) = with_kms["Statement"][1:]
+    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == KMS_KEY
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+    }
+    with pytest.raises(ValueError, match="region is required"):
+        secret_read_policy(secret, KMS_KEY)
+
+
 def test_bucket_policy_denies_every_request_without_tls() -> None:
     (statement,) = tls_only_bucket_policy(BUCKET_ARN)["Statement"]
     assert statement["Effect"] == "Deny"
@@ -138,6 +160,7 @@ def test_parliament_finds_nothing_in_the_programs_policies(
     run = run_program(pulumi_mocks, stack, VARIANTS[variant])
     documents = [r.inputs["policy"] for r in run.of_type("aws:iam/groupPolicy:GroupPolicy")]
     documents += [r.inputs["policy"] for r in run.of_type("aws:s3/bucketPolicy:BucketPolicy")]
-    assert len(documents) == 2
+    documents += [r.inputs["policy"] for r in run.of_type("aws:iam/policy:Policy")]
+    assert len(documents) == 3
     for document in documents:
         assert parliament_findings(document) == [], document

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import s3mount
+from components.contract import render_env
 from s3mount import (
     Settings,
     SettingsError,
@@ -24,6 +27,7 @@ from s3mount import (
     s3fs_command,
     s3fs_options,
 )
+from tests.support.paths import MOUNT_PROGRAM
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY/EXAMPLE=="
 REQUIRED = {
@@ -307,3 +311,47 @@ def test_the_status_replaces_a_planted_symlink_instead_of_following_it(tmp_path:
     assert json.loads(status_path.read_text())["ok"] is True
     assert list(victim.iterdir()) == []
     assert status_path.stat().st_mode & 0o777 == 0o644
+
+
+# --- the key file a backend host makes from Secrets Manager -----------------------------------
+
+
+def test_the_key_file_is_the_secrets_key_pair_as_the_contract_writes_it(tmp_path: Path) -> None:
+    pair = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": 'a"b$c\\d'}
+    s3mount.write_key_file(json.dumps(pair), tmp_path / "e2b-s3.env")
+    text = (tmp_path / "e2b-s3.env").read_text()
+    assert s3mount.parse_env_file(text, "key file") == pair
+    assert text.split("\n", 1)[1] == render_env(pair)  # the same bytes as the outputs tool's
+    assert (tmp_path / "e2b-s3.env").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "not json",
+        json.dumps({"AWS_ACCESS_KEY_ID": "AKIAX"}),
+        json.dumps({"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "s", "PATH": "/x"}),
+        json.dumps({"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": 5}),
+        json.dumps({"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "two\nlines"}),
+    ],
+)
+def test_anything_but_the_key_pair_writes_nothing(tmp_path: Path, secret: str) -> None:
+    with pytest.raises(SettingsError):
+        s3mount.write_key_file(secret, tmp_path / "e2b-s3.env")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_key_file_from_the_command_line(tmp_path: Path) -> None:
+    pair = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": SECRET}
+    written = subprocess.run(
+        [sys.executable, str(MOUNT_PROGRAM), "key-file", "--output", str(tmp_path / "k.env")],
+        input=json.dumps(pair), capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    assert s3mount.parse_env_file((tmp_path / "k.env").read_text(), "k") == pair
+    refused = subprocess.run(
+        [sys.executable, str(MOUNT_PROGRAM), "key-file", "--output", str(tmp_path / "x.env")],
+        input="[]", capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "must hold exactly" in refused.stderr
+    assert SECRET not in written.stderr + refused.stderr

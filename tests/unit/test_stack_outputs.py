@@ -30,6 +30,7 @@ OUTPUTS: dict[str, object] = {
     "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
     "secretAccessKey": SECRET,
     "credentialsSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
+    "backendReadPolicyArn": "arn:aws:iam::123456789012:policy/e2b-sandbox/dev/read-x",
     "s3MountDir": "/opt/sentient",
     "s3EndpointUrl": "",
     "s3MountFreshnessSeconds": "2",

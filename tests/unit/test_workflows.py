@@ -270,19 +270,16 @@ class TestDeploy:
             if _pulumi_action_steps(job, "up"):
                 assert "environment" in job, f"{name}: {job_id}"
 
-    def test_a_later_job_hands_the_outputs_to_the_backend(self) -> None:
+    def test_a_later_job_hands_the_backends_files_without_the_key(self) -> None:
         job = PULUMI_UP["jobs"]["outputs"]
         assert job["needs"] == "up"
         commands = [c for s in _steps(job) for c in _run_commands(s)]
-        for output_format in ("mask", "env", "compose"):
-            assert any(f"--format {output_format}" in c for c in commands), output_format
+        assert any("--format mask" in c for c in commands)
+        (backend,) = [c for c in commands if "--format backend" in c]
+        assert "--without-key" in backend
+        assert not [c for c in commands if "--format env" in c]
         (upload,) = [s for s in _steps(job) if _uses(s).startswith("actions/upload-artifact@")]
-        paths = upload["with"]["path"].splitlines()
-        assert paths == [
-            "build/${{ inputs.stack }}/docker-compose.s3.yml",
-            "build/${{ inputs.stack }}/e2b-s3.env",
-        ]
-        assert upload["with"]["retention-days"] == 1
+        assert upload["with"]["path"] == "build/${{ inputs.stack }}/backend/"
         assert upload["with"]["if-no-files-found"] == "error"
 
 
