@@ -16,6 +16,7 @@ from components.image import SandboxImage, SandboxImageArgs
 from components.registry import SandboxRegistry, SandboxRegistryArgs
 from components.settings import settings_from_pulumi
 from components.storage import SandboxBucket, SandboxBucketArgs
+from components.template import SandboxTemplate, SandboxTemplateArgs
 
 # Settings: validated before any resource is declared.
 settings = settings_from_pulumi()
@@ -94,6 +95,25 @@ image = SandboxImage(
         registry=registry.credentials if registry else None,
     ),
 )
+# The E2B template, built from the pushed image by digest, with the push's short-lived token.
+template = (
+    SandboxTemplate(
+        f"{settings.name}-template",
+        SandboxTemplateArgs(
+            template_name=settings.e2b_template_name,
+            image_ref=image.image_ref,
+            registry_username=registry.credentials.username,
+            registry_password=registry.credentials.password,
+            api_key=settings.e2b_api_key,
+            cpu_count=settings.e2b_cpu_count,
+            memory_mb=settings.e2b_memory_mb,
+            api_url=settings.e2b_api_url or "",
+        ),
+    )
+    if settings.e2b_template and registry and settings.e2b_api_key
+    else None
+)
+shared["e2bTemplateId"] = template.template_id if template else ""
 # The backend's files: its compose override and its host's mount unit, no secret inside.
 backend = BackendFiles(
     f"{settings.name}-backend",
@@ -119,5 +139,6 @@ pulumi.export("backendReadPolicyArn", credentials.backend_read_policy.arn)
 pulumi.export("imageName", image.image_name)
 pulumi.export("imageRef", image.image_ref)
 pulumi.export("ecrRepositoryUrl", registry.repository_url if registry else "")
+pulumi.export("e2bBuildId", template.build_id if template else "")
 pulumi.export("composeOverride", backend.compose_override)
 pulumi.export("hostMountUnit", backend.host_mount_unit)

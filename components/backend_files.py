@@ -40,7 +40,8 @@ def default_path(stack: str, file_name: str) -> str:
 
 def _checked(values: Mapping[str, str]) -> None:
     for what, value in values.items():
-        if not value and what != "S3_ENDPOINT_URL":
+        # Empty means AWS for the endpoint, and no template where the stack builds none.
+        if not value and what not in ("S3_ENDPOINT_URL", "E2B_TEMPLATE_ID"):
             raise ContractError(f"{what} is empty: set it in the stack configuration")
         if CONTROL_CHARACTERS.search(value):
             raise ContractError(f"{what} {value!r} contains a control character: remove it")

@@ -39,6 +39,7 @@ class Consumer(Enum):
 
 EVERYONE = frozenset(Consumer)
 MOUNTS = frozenset({Consumer.SANDBOX, Consumer.HOST_MOUNT})
+BACKEND = frozenset({Consumer.BACKEND})
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ VARIABLES = (
     Variable("S3_MOUNT_DIR", "s3MountDir", Channel.SETTINGS, EVERYONE),
     Variable("S3_ENDPOINT_URL", "s3EndpointUrl", Channel.SETTINGS, EVERYONE),
     Variable("S3_MOUNT_FRESHNESS_SECONDS", "s3MountFreshnessSeconds", Channel.SETTINGS, MOUNTS),
-    Variable(
-        "E2B_TEMPLATE_NAME", "e2bTemplateName", Channel.SETTINGS, frozenset({Consumer.BACKEND})
-    ),
+    Variable("E2B_TEMPLATE_NAME", "e2bTemplateName", Channel.SETTINGS, BACKEND),
+    # The template this stack built: the backend creates its sandboxes from exactly this one.
+    Variable("E2B_TEMPLATE_ID", "e2bTemplateId", Channel.SETTINGS, BACKEND),
 )
 SECRET_OUTPUTS = frozenset(v.output for v in VARIABLES if v.secret)
 # A value with one of these would break a YAML scalar, a dotenv or a unit line.

@@ -107,6 +107,12 @@ class Settings:
     mount_freshness_seconds: int = 2
     sandbox_code_user: str = "user"
     e2b_template_name: str = ""
+    e2b_template: bool = False
+    e2b_cpu_count: int = 2
+    e2b_memory_mb: int = 2048
+    e2b_api_url: str | None = None
+    e2b_api_key: pulumi.Output[str] | None = None
+    """Read as a secret (never a plain config value); present whenever e2b_template is."""
     compose_service_name: str = "backend"
     backend_dir: str = "/srv/backend"
     backend_mount_check_image: str = "busybox:1.37"
@@ -158,12 +164,18 @@ CONFIG_KEYS: Mapping[str, str] = {
     "mountFreshnessSeconds": "mount_freshness_seconds",
     "sandboxCodeUser": "sandbox_code_user",
     "e2bTemplateName": "e2b_template_name",
+    "e2bTemplate": "e2b_template",
+    "e2bCpuCount": "e2b_cpu_count",
+    "e2bMemoryMb": "e2b_memory_mb",
+    "e2bApiUrl": "e2b_api_url",
     "composeServiceName": "compose_service_name",
     "backendDir": "backend_dir",
     "backendMountCheckImage": "backend_mount_check_image",
     "backendMountsInContainer": "backend_mounts_in_container",
 }
 REGION_KEY = "aws:region"
+# A secret: read with get_secret, never among the plain keys above.
+E2B_API_KEY = "e2bApiKey"
 
 
 class _Problems:
@@ -205,16 +217,24 @@ _PARSERS: Mapping[str, tuple[Callable[[str], Any], str]] = {
     "mountFreshnessSeconds": (_parse_int, "must be a whole number of seconds"),
     "forceDestroy": (_parse_bool, "must be true or false"),
     "backendMountsInContainer": (_parse_bool, "must be true or false"),
+    "e2bTemplate": (_parse_bool, "must be true or false"),
+    "e2bCpuCount": (_parse_int, "must be a whole number of CPUs"),
+    "e2bMemoryMb": (_parse_int, "must be a whole number of MiB"),
     "allowedKeyPrefixes": (_parse_string_list, _LIST_FORM),
     "keySlots": (_parse_string_list, _LIST_FORM),
 }
 
 
-def load_settings(raw: Mapping[str, str | None], stack: str) -> Settings:
+def load_settings(
+    raw: Mapping[str, str | None],
+    stack: str,
+    e2b_api_key: pulumi.Output[str] | None = None,
+) -> Settings:
     """Build validated settings from raw config strings (project keys without namespace, plus
-    `aws:region`). Missing keys take the defaults Pulumi.yaml declares. Raises SettingsError."""
+    `aws:region`) and the E2B API key, read as a secret (None when not set). Missing keys take
+    the defaults Pulumi.yaml declares. Raises SettingsError."""
     problems = _Problems()
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"e2b_api_key": e2b_api_key}
 
     def text(key: str) -> str | None:
         value = raw.get(key)
@@ -316,6 +336,7 @@ def _validate(s: Settings, problems: _Problems) -> None:
             "must be a compose service name: letters, digits, '_', '.', '-', not starting "
             "with a symbol",
         )
+    _validate_template(s, problems)
     _validate_mount_dir(s.backend_dir, problems, key="backendDir", example="/srv/backend")
     if not _pinned_image(s.backend_mount_check_image):
         problems.add(
@@ -430,6 +451,36 @@ def _pinned_image(image: str) -> bool:
     return match is not None and bool(match["tag"] or match["digest"]) and match["tag"] != "latest"
 
 
+def _validate_template(s: Settings, problems: _Problems) -> None:
+    if s.e2b_template and not s.push_image:
+        problems.add(
+            "e2bTemplate",
+            True,
+            f"must be false in {s.environment}: its image is never pushed, so E2B cannot pull it",
+        )
+    if s.e2b_template and s.e2b_api_key is None:
+        problems.add(
+            "e2bApiKey",
+            None,
+            "must be set while e2bTemplate is true: `pulumi config set --secret "
+            f"{PROJECT}:e2bApiKey <key>` (E2B dashboard, Team settings), or set e2bTemplate false",
+        )
+    if s.e2b_cpu_count < 1:
+        problems.add("e2bCpuCount", s.e2b_cpu_count, "must be a whole number of CPUs, at least 1")
+    if s.e2b_memory_mb < 512 or s.e2b_memory_mb % 2:
+        problems.add(
+            "e2bMemoryMb", s.e2b_memory_mb, "must be an even whole number of MiB, at least 512"
+        )
+    if s.e2b_api_url is not None:
+        parts = urlsplit(s.e2b_api_url)
+        if parts.scheme != "https" or not parts.hostname or parts.username or parts.query:
+            problems.add(
+                "e2bApiUrl",
+                s.e2b_api_url,
+                "must be an https URL of E2B's API (a self-hosted E2B), or empty for E2B's own",
+            )
+
+
 def _validate_base_image(image: str | None, problems: _Problems) -> None:
     if image is not None and not _pinned_image(image):
         problems.add(
@@ -459,4 +510,4 @@ def settings_from_pulumi() -> Settings:
     project = pulumi.Config(PROJECT)
     raw: dict[str, str | None] = {key: project.get(key) for key in CONFIG_KEYS}
     raw[REGION_KEY] = pulumi.Config("aws").get("region")
-    return load_settings(raw, stack=pulumi.get_stack())
+    return load_settings(raw, stack=pulumi.get_stack(), e2b_api_key=project.get_secret(E2B_API_KEY))

@@ -61,6 +61,8 @@ OUTPUT_NAMES = (
     "imageRef",
     "ecrRepositoryUrl",
     "e2bTemplateName",
+    "e2bTemplateId",
+    "e2bBuildId",
     "composeOverride",
     "hostMountUnit",
 )

@@ -32,6 +32,7 @@ OUTPUTS = {
     "s3EndpointUrl": "",
     "s3MountFreshnessSeconds": "2",
     "e2bTemplateName": "e2b-sandbox-dev",
+    "e2bTemplateId": "tpl0123456789ab",
 }
 
 
@@ -148,6 +149,7 @@ def test_the_backend_gets_the_bucket_settings_and_the_key_from_the_env_file(
         "S3_MOUNT_DIR": "/opt/sentient",
         "S3_ENDPOINT_URL": "",
         "E2B_TEMPLATE_NAME": "e2b-sandbox-dev",
+        "E2B_TEMPLATE_ID": "tpl0123456789ab",
         "LOG_LEVEL": "",
         "FEATURE_FLAGS": "",
     }

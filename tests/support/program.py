@@ -15,6 +15,7 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.sync_await import _sync_await
 
 from tests.support.pulumi_mocks import (
+    PROJECT,
     RecordedResource,
     RecordingMocks,
     ResourceLookup,
@@ -23,6 +24,8 @@ from tests.support.pulumi_mocks import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("local", "dev", "staging", "prod")
+E2B_API_KEY = f"{PROJECT}:e2bApiKey"
+TEST_E2B_API_KEY = "e2b_mock_key_0000000000000000"
 
 
 @dataclass
@@ -58,13 +61,16 @@ def run_program(
 ) -> ProgramRun:
     """Evaluate __main__.py for `stack`; `overrides` set (or, with None, remove) config keys."""
     config = stack_config(stack)
+    # The stacks that build an E2B template need its key; a real stack keeps it as a secret.
+    if config.get(f"{PROJECT}:e2bTemplate") == "true":
+        config[E2B_API_KEY] = TEST_E2B_API_KEY
     for key, value in (overrides or {}).items():
         if value is None:
             config.pop(key, None)
         else:
             config[key] = value
     configure_mocks(mocks, stack, preview)
-    pulumi.runtime.set_all_config(config)
+    pulumi.runtime.set_all_config(config, secret_keys=[E2B_API_KEY])
     mocks.reset()
     root = runtime_settings.get_root_resource()
     assert root is not None

@@ -218,6 +218,13 @@ def _docker_image(
     }
 
 
+def _e2b_template(
+    _: RecordingMocks, name: str, inputs: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    template_id = f"tpl{_digest(str(inputs.get('name')), length=12)}"
+    return template_id, {"buildId": f"build-{_digest(str(inputs.get('imageRef')), length=12)}"}
+
+
 _COMPUTED = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:iam/user:User": _iam_user,
@@ -227,6 +234,7 @@ _COMPUTED = {
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:ecr/repository:Repository": _ecr_repository,
     "docker:index/image:Image": _docker_image,
+    "pulumi-python:dynamic/template:E2BTemplate": _e2b_template,
 }
 
 

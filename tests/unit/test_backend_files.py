@@ -40,6 +40,7 @@ OUTPUTS = {
     "s3EndpointUrl": "",
     "s3MountFreshnessSeconds": "2",
     "e2bTemplateName": "e2b-sandbox-dev",
+    "e2bTemplateId": "tpl0123456789ab",
 }
 BACKEND_SETTINGS = values(Consumer.BACKEND, Channel.SETTINGS, OUTPUTS)
 HOST_SETTINGS = values(Consumer.HOST_MOUNT, Channel.SETTINGS, OUTPUTS)

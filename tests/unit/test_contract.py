@@ -28,6 +28,7 @@ OUTPUTS = {
     "s3EndpointUrl": "",
     "s3MountFreshnessSeconds": "2",
     "e2bTemplateName": "e2b-sandbox-dev",
+    "e2bTemplateId": "tpl0123456789ab",
 }
 
 

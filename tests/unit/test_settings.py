@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
 from components.settings import (
     BUCKET_PREFIX_MAX,
     CONFIG_KEYS,
+    E2B_API_KEY,
     REGION_KEY,
     Settings,
     SettingsError,
@@ -25,7 +27,10 @@ KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/11111111-2222-3333-4444-555
 
 
 def load(**overrides: str | None) -> Settings:
-    return load_settings({**VALID, **overrides}, stack="dev")
+    return load_settings({**VALID, **overrides}, stack="dev", e2b_api_key=API_KEY)
+
+
+API_KEY = pulumi.Output.secret("e2b_test_key")
 
 
 def project_config(repo_root: Path) -> dict[str, Any]:
@@ -36,7 +41,8 @@ def test_every_config_key_is_declared_in_pulumi_yaml_with_type_and_description(
     repo_root: Path,
 ) -> None:
     declared = project_config(repo_root)
-    assert set(declared) == set(CONFIG_KEYS)
+    assert set(declared) == {*CONFIG_KEYS, E2B_API_KEY}
+    assert declared[E2B_API_KEY]["secret"] is True  # read with get_secret, never a plain key
     for key, spec in declared.items():
         assert spec["type"] in ("string", "integer", "boolean", "array"), key
         assert len(spec["description"]) > 20, key
@@ -193,6 +199,12 @@ BAD_INPUTS: list[tuple[dict[str, str | None], list[str]]] = [
     ({"mountFreshnessSeconds": "3601"}, ["mountFreshnessSeconds", "from 0 to 3600"]),
     ({"mountFreshnessSeconds": "two"}, ["mountFreshnessSeconds", "whole number of seconds"]),
     ({"sandboxCodeUser": "admin"}, ["sandboxCodeUser", "'admin'", "user", "root"]),
+    ({"e2bCpuCount": "0"}, ["e2bCpuCount", "at least 1"]),
+    ({"e2bCpuCount": "1.5"}, ["e2bCpuCount", "whole number"]),
+    ({"e2bMemoryMb": "511"}, ["e2bMemoryMb", "even", "at least 512"]),
+    ({"e2bMemoryMb": "1025"}, ["e2bMemoryMb", "even"]),
+    ({"e2bApiUrl": "http://api.e2b.local"}, ["e2bApiUrl", "https URL"]),
+    ({"environment": "local", "e2bTemplate": "true"}, ["e2bTemplate", "never pushed"]),
 ]
 
 
@@ -229,3 +241,13 @@ def test_each_key_is_parsed_as_the_type_pulumi_yaml_declares(repo_root: Path) ->
     for key, spec in project_config(repo_root).items():
         parser = module._PARSERS.get(key, (str, ""))[0]
         assert parser is expected.get(spec["type"], str), key
+
+
+def test_a_template_without_its_key_stops_with_one_message_naming_the_key() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**VALID, "e2bTemplate": "true"}, stack="dev", e2b_api_key=None)
+    assert raised.value.problems == [
+        "e2b-sandbox:e2bApiKey = None: must be set while e2bTemplate is true: "
+        "`pulumi config set --secret e2b-sandbox:e2bApiKey <key>` (E2B dashboard, Team "
+        "settings), or set e2bTemplate false"
+    ]

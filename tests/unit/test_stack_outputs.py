@@ -38,6 +38,8 @@ OUTPUTS: dict[str, object] = {
     "imageRef": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/e2b-sandbox-dev@sha256:" + "a" * 64,
     "ecrRepositoryUrl": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/e2b-sandbox-dev",
     "e2bTemplateName": "e2b-sandbox-dev",
+    "e2bTemplateId": "tpl0123456789ab",
+    "e2bBuildId": "build-0123456789ab",
     "composeOverride": "services:\n  backend:\n    env_file: []\n",
     "hostMountUnit": "[Unit]\nDescription=x\n",
 }
