@@ -14,6 +14,7 @@ for `make up`, CI and a backend host alike.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import yaml
 
@@ -24,6 +25,10 @@ ENV_FILE_NAME = "e2b-s3.env"
 OVERRIDE_FILE_NAME = "docker-compose.s3.yml"
 UNIT_FILE_NAME = "e2b-s3-mount.service"
 MOUNT_PROGRAM_NAME = "s3mount.py"
+# The mount program, in the image's build context; the backend's host gets a copy.
+MOUNT_PROGRAM = (
+    Path(__file__).resolve().parent.parent / "docker" / "e2b-sandbox" / MOUNT_PROGRAM_NAME
+)
 # The service the backend waits for: it exits 0 only when the bucket is mounted at the mount dir.
 CHECK_SERVICE = "e2b-s3-mount-check"
 # The bind's source is the host's FUSE mount itself, so the container holds that mount whatever

@@ -14,15 +14,20 @@ PolicyDocument = dict[str, Any]
 # What the sandbox's FUSE client needs to list, read, write and delete files, and no more.
 # Missing on purpose: s3:DeleteObjectVersion (a compromised sandbox must not purge versions, so
 # every delete stays recoverable), every bucket configuration and ACL action, every IAM action.
-BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
+# Missing too: s3:ListBucketMultipartUploads, which lists uploads under every prefix (past
+# allowedKeyPrefixes) and which neither s3fs nor Mountpoint for S3 needs.
+BUCKET_ACTIONS = ("s3:GetBucketLocation",)
 LIST_ACTION = "s3:ListBucket"
+PUT_ACTION = "s3:PutObject"
 OBJECT_ACTIONS = (
     "s3:GetObject",
-    "s3:PutObject",
     "s3:DeleteObject",
     "s3:AbortMultipartUpload",
     "s3:ListMultipartUploadParts",
 )
+# Objects stay in the bucket's default class: a sandbox cannot park data in DEEP_ARCHIVE (cheap
+# to write, slow and costly to read back). A put that names no class gets the default.
+STORAGE_CLASS = "STANDARD"
 # SSE-KMS with a customer key: S3 calls KMS on the caller's behalf, so the caller needs these two.
 KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 
@@ -48,19 +53,27 @@ def sandbox_access_policy(
         patterns = [pattern for prefix in key_prefixes for pattern in (prefix, f"{prefix}*")]
         list_statement["Condition"] = {"StringLike": {"s3:prefix": patterns}}
     object_resources = [f"{bucket_arn}/{prefix}*" for prefix in key_prefixes] or [f"{bucket_arn}/*"]
+    objects = object_resources if len(object_resources) > 1 else object_resources[0]
     statements = [
         {
             "Sid": "LocateTheBucket",
             "Effect": "Allow",
-            "Action": list(BUCKET_ACTIONS),
+            "Action": BUCKET_ACTIONS[0],
             "Resource": bucket_arn,
         },
         list_statement,
         {
-            "Sid": "ReadWriteObjects",
+            "Sid": "ReadDeleteObjects",
             "Effect": "Allow",
             "Action": list(OBJECT_ACTIONS),
-            "Resource": object_resources if len(object_resources) > 1 else object_resources[0],
+            "Resource": objects,
+        },
+        {
+            "Sid": "WriteObjectsInTheDefaultClass",
+            "Effect": "Allow",
+            "Action": PUT_ACTION,
+            "Resource": objects,
+            "Condition": {"StringEqualsIfExists": {"s3:x-amz-storage-class": STORAGE_CLASS}},
         },
     ]
     if kms_key_arn is not None:

@@ -11,11 +11,13 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
+
+from components.mount_rules import endpoint_url_problem, mount_dir_problem
+from components.policies import sandbox_access_policy
 
 PROJECT = "e2b-sandbox"
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
@@ -35,41 +37,33 @@ BUCKET_NAME_MAX = 63
 BUCKET_PREFIX_SUFFIX = 26
 BUCKET_PREFIX_MAX = BUCKET_NAME_MAX - BUCKET_PREFIX_SUFFIX
 
-_BUCKET_PREFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
-_REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
+# Every pattern is matched whole (fullmatch) and ASCII-only: `$` would let a trailing newline
+# through, and `\d` any Unicode digit.
+_BUCKET_PREFIX_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.ASCII)
+_REGION_RE = re.compile(r"(?P<area>[a-z]{2}(?:-[a-z]+)*)-[a-z]+-[0-9]{1,2}", re.ASCII)
 _KMS_KEY_ARN_RE = re.compile(
-    r"^arn:aws(?:-[a-z]+)*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/"
-    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):kms:(?P<region>[a-z0-9-]+):[0-9]{12}:key/"
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})",
+    re.ASCII,
 )
-_POLICY_ARN_RE = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(?:\d{12}|aws):policy/[\w+=,.@/-]{1,512}$")
-_MOUNT_DIR_RE = re.compile(r"^(?:/[A-Za-z0-9._-]+)+$")
-# Directories the OS owns: mounting the bucket over them would break the sandbox.
-_SYSTEM_DIRS = frozenset(
-    {
-        "/bin",
-        "/boot",
-        "/dev",
-        "/etc",
-        "/lib",
-        "/lib64",
-        "/proc",
-        "/root",
-        "/run",
-        "/sbin",
-        "/sys",
-        "/tmp",  # noqa: S108 - a path we refuse, not one we write to
-        "/usr",
-        "/var",
-    }
+_POLICY_ARN_RE = re.compile(
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):iam::(?:[0-9]{12}|aws):policy/[A-Za-z0-9+=,.@/_-]{1,512}",
+    re.ASCII,
 )
-_KERNEL_TREES = ("/proc/", "/sys/", "/dev/", "/etc/")
-_KEY_PREFIX_RE = re.compile(r"^[A-Za-z0-9!_.'()-]+(?:/[A-Za-z0-9!_.'()-]+)*/$")
+# S3 reserves bucket names that start with these.
+_RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+# A group's inline policies may hold 5,120 characters (whitespace not counted): beyond that the
+# policy fails only at `pulumi up`, after other resources were made.
+GROUP_POLICY_MAX = 5120
+KEY_PREFIXES_MAX = 20
+_KEY_PREFIX_RE = re.compile(r"[A-Za-z0-9!_.'()-]+(?:/[A-Za-z0-9!_.'()-]+)*/", re.ASCII)
 _IMAGE_REF_RE = re.compile(
-    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+    r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>\w[\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?",
+    re.ASCII,
 )
-_TEMPLATE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
-_SERVICE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_TEMPLATE_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?", re.ASCII)
+_SERVICE_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}", re.ASCII)
 
 
 class SettingsError(pulumi.RunError):
@@ -203,7 +197,10 @@ def _parse_bool(raw: str) -> bool:
 
 
 def _parse_string_list(raw: str) -> tuple[str, ...]:
-    value = json.loads(raw)
+    try:
+        value = json.loads(raw)
+    except RecursionError:  # a deeply nested list
+        raise ValueError(raw) from None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError(raw)
     return tuple(value)
@@ -244,7 +241,7 @@ def load_settings(
     if environment not in ENVIRONMENTS:
         problems.add("environment", environment, f"must be one of {', '.join(ENVIRONMENTS)}")
     region = text(REGION_KEY)
-    if region is None or not _REGION_RE.match(region):
+    if region is None or not _REGION_RE.fullmatch(region):
         problems.add(REGION_KEY, region, "must be an AWS region such as us-east-1 or eu-central-1")
 
     for key, field_name in CONFIG_KEYS.items():
@@ -257,9 +254,15 @@ def load_settings(
         except ValueError:
             problems.add(key, value, allowed)
 
-    if problems.items:
+    if stack in ENVIRONMENTS and environment in ENVIRONMENTS and stack != environment:
+        problems.add(
+            "environment",
+            environment,
+            f"must be {stack} in the stack named {stack}: a stack named like an environment "
+            "gets that environment's protection (or rename the stack)",
+        )
+    if problems.items or environment is None or region is None:
         raise SettingsError(problems.items)
-    assert environment is not None and region is not None  # checked above
     settings = Settings(stack=stack, environment=environment, region=region, **values)
     settings = _with_derived_defaults(settings)
     _validate(settings, problems)
@@ -287,7 +290,7 @@ def _validate(s: Settings, problems: _Problems) -> None:
             "must be a whole number of days from 1 to 36500",
         )
     _validate_kms_key(s, problems)
-    _validate_key_prefixes(s.allowed_key_prefixes, problems)
+    _validate_key_prefixes(s, problems)
     if s.force_destroy and s.environment in DURABLE_ENVIRONMENTS:
         problems.add(
             "forceDestroy",
@@ -296,8 +299,13 @@ def _validate(s: Settings, problems: _Problems) -> None:
             "data (set it to false)",
         )
     _validate_key_slots(s, problems)
-    if s.permissions_boundary_arn is not None and not _POLICY_ARN_RE.match(
-        s.permissions_boundary_arn
+    boundary = (
+        _POLICY_ARN_RE.fullmatch(s.permissions_boundary_arn)
+        if s.permissions_boundary_arn is not None
+        else None
+    )
+    if s.permissions_boundary_arn is not None and (
+        boundary is None or boundary["partition"] != partition_of(s.region)
     ):
         problems.add(
             "permissionsBoundaryArn",
@@ -322,14 +330,14 @@ def _validate(s: Settings, problems: _Problems) -> None:
             s.sandbox_code_user,
             "must be user (the default: agent code cannot read the key) or root (it can)",
         )
-    if not _TEMPLATE_NAME_RE.match(s.e2b_template_name):
+    if not _TEMPLATE_NAME_RE.fullmatch(s.e2b_template_name):
         problems.add(
             "e2bTemplateName",
             s.e2b_template_name,
             "must be 1-63 lowercase letters, digits, '-' or '_', starting and ending with a "
             "letter or digit",
         )
-    if not _SERVICE_NAME_RE.match(s.compose_service_name):
+    if not _SERVICE_NAME_RE.fullmatch(s.compose_service_name):
         problems.add(
             "composeServiceName",
             s.compose_service_name,
@@ -337,7 +345,7 @@ def _validate(s: Settings, problems: _Problems) -> None:
             "with a symbol",
         )
     _validate_template(s, problems)
-    _validate_mount_dir(s.backend_dir, problems, key="backendDir", example="/srv/backend")
+    _validate_mount_dir(s.backend_dir, problems, key="backendDir")
     if not _pinned_image(s.backend_mount_check_image):
         problems.add(
             "backendMountCheckImage",
@@ -350,15 +358,16 @@ def _validate(s: Settings, problems: _Problems) -> None:
 def _validate_bucket_prefix(s: Settings, problems: _Problems) -> None:
     prefix = s.bucket_prefix
     if (
-        not _BUCKET_PREFIX_RE.match(prefix)
+        not _BUCKET_PREFIX_RE.fullmatch(prefix)
         or "--" in prefix
-        or prefix.startswith(("xn--", "sthree-"))
+        or prefix.startswith(_RESERVED_BUCKET_PREFIXES)
     ):
         problems.add(
             "bucketPrefix",
             prefix,
             "must be lowercase letters, digits and single hyphens, starting and ending with a "
-            "letter or digit (S3 bucket naming rules; no dots, no 'xn--' or 'sthree-' start)",
+            "letter or digit (S3 bucket naming rules; no dots, no 'xn--', 'sthree-' or "
+            "'amzn-s3-demo-' start)",
         )
         return
     full = s.bucket_name_prefix
@@ -373,37 +382,30 @@ def _validate_bucket_prefix(s: Settings, problems: _Problems) -> None:
         )
 
 
-def _validate_mount_dir(
-    mount_dir: str, problems: _Problems, key: str = "mountDir", example: str = "/opt/sentient"
-) -> None:
-    path = PurePosixPath(mount_dir)
-    normal = _MOUNT_DIR_RE.match(mount_dir) and str(path) == mount_dir and ".." not in path.parts
-    if not normal or "." in path.parts:
-        problems.add(
-            key,
-            mount_dir,
-            f"must be an absolute path such as {example}: letters, digits, '.', '_', '-' "
-            "between single slashes, no trailing slash, no '.' or '..'",
-        )
-    elif mount_dir in _SYSTEM_DIRS or mount_dir.startswith(_KERNEL_TREES):
-        problems.add(
-            key,
-            mount_dir,
-            "must not be a system directory (or under /proc, /sys, /dev, /etc): choose a "
-            f"directory of its own such as {example}",
-        )
+def _validate_mount_dir(mount_dir: str, problems: _Problems, key: str = "mountDir") -> None:
+    # The mount program's own rule (components/mount_rules.py).
+    problem = mount_dir_problem(mount_dir)
+    if problem is not None:
+        problems.add(key, mount_dir, f"must be {problem}")
 
 
 def _validate_kms_key(s: Settings, problems: _Problems) -> None:
     if s.kms_key_arn is None:
         return
-    match = _KMS_KEY_ARN_RE.match(s.kms_key_arn)
+    match = _KMS_KEY_ARN_RE.fullmatch(s.kms_key_arn)
     if match is None:
         problems.add(
             "kmsKeyArn",
             s.kms_key_arn,
             "must be a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/<uuid>, "
             "or empty for SSE-S3",
+        )
+    elif match["partition"] != partition_of(s.region):
+        problems.add(
+            "kmsKeyArn",
+            s.kms_key_arn,
+            f"must be a key in partition {partition_of(s.region)}, the stack region "
+            f"{s.region}'s (not {match['partition']})",
         )
     elif match["region"] != s.region:
         problems.add(
@@ -414,9 +416,18 @@ def _validate_kms_key(s: Settings, problems: _Problems) -> None:
         )
 
 
-def _validate_key_prefixes(prefixes: tuple[str, ...], problems: _Problems) -> None:
+def _validate_key_prefixes(s: Settings, problems: _Problems) -> None:
+    prefixes = s.allowed_key_prefixes
+    if len(prefixes) > KEY_PREFIXES_MAX:
+        problems.add(
+            "allowedKeyPrefixes",
+            f"{len(prefixes)} prefixes",
+            f"must list at most {KEY_PREFIXES_MAX} prefixes (the policy must fit IAM's "
+            f"{GROUP_POLICY_MAX:,} characters); use a common parent prefix",
+        )
+        return
     for prefix in prefixes:
-        if len(prefix) > 512 or not _KEY_PREFIX_RE.match(prefix) or ".." in prefix.split("/"):
+        if len(prefix) > 512 or not _KEY_PREFIX_RE.fullmatch(prefix) or ".." in prefix.split("/"):
             problems.add(
                 "allowedKeyPrefixes",
                 prefix,
@@ -426,6 +437,17 @@ def _validate_key_prefixes(prefixes: tuple[str, ...], problems: _Problems) -> No
             )
     if len(set(prefixes)) != len(prefixes):
         problems.add("allowedKeyPrefixes", list(prefixes), "must not list a prefix twice")
+    # The policy as IAM counts it (no whitespace), for the longest bucket name S3 allows.
+    longest = f"arn:aws:s3:::{'x' * BUCKET_NAME_MAX}"
+    document = sandbox_access_policy(longest, prefixes, s.kms_key_arn, s.region)
+    size = len(json.dumps(document, separators=(",", ":")))
+    if size > GROUP_POLICY_MAX:
+        problems.add(
+            "allowedKeyPrefixes",
+            f"{len(prefixes)} prefixes",
+            f"make a policy of {size:,} characters; a group's inline policies hold "
+            f"{GROUP_POLICY_MAX:,}: use fewer or shorter prefixes",
+        )
 
 
 def _validate_key_slots(s: Settings, problems: _Problems) -> None:
@@ -447,8 +469,9 @@ def _validate_key_slots(s: Settings, problems: _Problems) -> None:
 
 
 def _pinned_image(image: str) -> bool:
-    match = _IMAGE_REF_RE.match(image)
-    return match is not None and bool(match["tag"] or match["digest"]) and match["tag"] != "latest"
+    match = _IMAGE_REF_RE.fullmatch(image)
+    tag = (match["tag"] or "").lower() if match else ""
+    return match is not None and bool(match["tag"] or match["digest"]) and tag != "latest"
 
 
 def _validate_template(s: Settings, problems: _Problems) -> None:
@@ -495,14 +518,18 @@ def _validate_base_image(image: str | None, problems: _Problems) -> None:
 def _validate_endpoint(url: str | None, problems: _Problems) -> None:
     if url is None:
         return
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
-        problems.add(
-            "sandboxS3EndpointUrl",
-            url,
-            "must be an http(s) URL such as http://host.docker.internal:5050 without "
-            "credentials or query, or empty for AWS",
-        )
+    problem = endpoint_url_problem(url)
+    if problem is not None:
+        problems.add("sandboxS3EndpointUrl", url, f"must be {problem}, or empty for AWS")
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition a region belongs to: ARNs in other partitions cannot be used there."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
 
 
 def settings_from_pulumi() -> Settings:

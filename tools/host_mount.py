@@ -19,9 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.backend_files import ENV_FILE_NAME, default_path
+from components.backend_files import ENV_FILE_NAME, MOUNT_PROGRAM, default_path
 from components.contract import Channel, Consumer, ContractError, values
-from tools.stack_outputs import MOUNT_PROGRAM, OutputsError, read_outputs
+from tools.stack_outputs import OutputsError, read_outputs
 
 
 def mount_environment(outputs: dict[str, object], stack: str) -> dict[str, str]:

@@ -31,17 +31,13 @@ from pathlib import Path
 from components import contract
 from components.backend_files import (
     ENV_FILE_NAME,
+    MOUNT_PROGRAM,
     MOUNT_PROGRAM_NAME,
     OVERRIDE_FILE_NAME,
     UNIT_FILE_NAME,
     default_path,
 )
 from components.contract import Channel, Consumer
-
-# The mount program the backend's host runs, shipped with its files.
-MOUNT_PROGRAM = (
-    Path(__file__).resolve().parent.parent / "docker" / "e2b-sandbox" / MOUNT_PROGRAM_NAME
-)
 
 # The stack's outputs, as the program exports them (camelCase, stable names).
 OUTPUT_NAMES = (

@@ -295,14 +295,18 @@ def _number(text: str) -> float | None:
 def mount_dir_problem(path: str) -> str | None:
     """Why a mount dir is refused, or None: absolute, normal, not where the system lives."""
     if not _MOUNT_DIR.match(path) or any(part in (".", "..") for part in path.split("/")):
-        return "an absolute path like /opt/sentient: letters, digits, '.', '_', '-' between slashes"
+        return (
+            "an absolute path like /opt/sentient: letters, digits, '.', '_', '-' between single "
+            "slashes, no trailing slash, no '.' or '..'"
+        )
     if any(len(part) > 255 for part in path.split("/")) or len(path) > 1024:
         return "at most 255 characters a component and 1024 in all"
     if path in _RESERVED_DIRS or any(
         path == t or path.startswith(f"{t}/") for t in _RESERVED_TREES
     ):
         return (
-            "a directory of its own such as /opt/sentient or /mnt/shared: not "
+            "a directory of its own such as /opt/sentient or /mnt/shared, not a system "
+            "directory: not "
             + ", ".join(sorted(_RESERVED_DIRS - {"/"}))
             + " themselves, nor anything under "
             + ", ".join(_RESERVED_TREES)

@@ -27,7 +27,7 @@ KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/11111111-2222-3333-4444-555
 
 
 def load(**overrides: str | None) -> Settings:
-    return load_settings({**VALID, **overrides}, stack="dev", e2b_api_key=API_KEY)
+    return load_settings({**VALID, **overrides}, stack="test-stack", e2b_api_key=API_KEY)
 
 
 API_KEY = pulumi.Output.secret("e2b_test_key")
@@ -187,12 +187,12 @@ BAD_INPUTS: list[tuple[dict[str, str | None], list[str]]] = [
     ),
     (
         {"sandboxS3EndpointUrl": "http://key:secret@host"},
-        ["sandboxS3EndpointUrl", "without credentials"],
+        ["sandboxS3EndpointUrl", "no user, password"],
     ),
     ({"e2bTemplateName": "My Template"}, ["e2bTemplateName", "'My Template'", "lowercase"]),
     ({"composeServiceName": "-backend"}, ["composeServiceName", "'-backend'", "service name"]),
     ({"backendDir": "/etc/backend"}, ["backendDir", "'/etc/backend'", "system directory"]),
-    ({"backendDir": "srv/backend"}, ["backendDir", "absolute path such as /srv/backend"]),
+    ({"backendDir": "srv/backend"}, ["backendDir", "absolute path"]),
     ({"backendMountCheckImage": "busybox"}, ["backendMountCheckImage", "pinned"]),
     ({"backendMountCheckImage": "busybox:latest"}, ["backendMountCheckImage", "not 'latest'"]),
     ({"backendMountsInContainer": "yes"}, ["backendMountsInContainer", "true or false"]),
@@ -205,6 +205,41 @@ BAD_INPUTS: list[tuple[dict[str, str | None], list[str]]] = [
     ({"e2bMemoryMb": "1025"}, ["e2bMemoryMb", "even"]),
     ({"e2bApiUrl": "http://api.e2b.local"}, ["e2bApiUrl", "https URL"]),
     ({"environment": "local", "e2bTemplate": "true"}, ["e2bTemplate", "never pushed"]),
+    # Found by a hostile review (issue 11): each passed before.
+    (
+        {"sandboxS3EndpointUrl": "http://host/,nonempty,allow_root"},
+        ["sandboxS3EndpointUrl", "comma"],
+    ),
+    ({"sandboxS3EndpointUrl": "http://:secret@host"}, ["sandboxS3EndpointUrl", "password"]),
+    ({"sandboxS3EndpointUrl": "http://host\n:9000"}, ["sandboxS3EndpointUrl", "http(s) URL"]),
+    ({"sandboxS3EndpointUrl": "http://host:99999"}, ["sandboxS3EndpointUrl", "http(s) URL"]),
+    ({"sandboxS3EndpointUrl": "http://host:abc"}, ["sandboxS3EndpointUrl", "http(s) URL"]),
+    ({"sandboxS3EndpointUrl": "http://my host:9000"}, ["sandboxS3EndpointUrl", "http(s) URL"]),
+    ({"mountDir": "/usr/bin"}, ["mountDir", "'/usr/bin'", "of its own"]),
+    ({"mountDir": "/usr/local/bin"}, ["mountDir", "of its own"]),
+    ({"mountDir": "/lib/x86_64-linux-gnu"}, ["mountDir", "of its own"]),
+    ({"mountDir": "/root/.ssh"}, ["mountDir", "of its own"]),
+    ({"mountDir": "/root/.server"}, ["mountDir", "of its own"]),
+    ({"mountDir": "/root/.jupyter"}, ["mountDir", "of its own"]),
+    ({"mountDir": "/home"}, ["mountDir", "of its own"]),
+    ({"mountDir": "/var/lib/docker"}, ["mountDir", "of its own"]),
+    ({"mountDir": "/opt/" + "x" * 5000}, ["mountDir", "255 characters"]),
+    ({"kmsKeyArn": KMS_KEY.replace("arn:aws:", "arn:aws-cn:")}, ["kmsKeyArn", "partition aws"]),
+    (
+        {"allowedKeyPrefixes": json.dumps(["sandboxes/\n"])},
+        ["allowedKeyPrefixes", "relative key prefix"],
+    ),
+    (
+        {"allowedKeyPrefixes": json.dumps([f"p{n}/" for n in range(1000)])},
+        ["allowedKeyPrefixes", "5,120"],
+    ),
+    ({REGION_KEY: "eu-central-\u0661"}, [REGION_KEY, "AWS region"]),
+    ({"bucketPrefix": "amzn-s3-demo-data"}, ["bucketPrefix", "amzn-s3-demo-"]),
+    ({"baseImage": "e2bdev/code-interpreter:LATEST"}, ["baseImage", "not 'latest'"]),
+    (
+        {"allowedKeyPrefixes": "[" * 100000 + "]" * 100000},
+        ["allowedKeyPrefixes", "list of strings"],
+    ),
 ]
 
 
@@ -245,9 +280,30 @@ def test_each_key_is_parsed_as_the_type_pulumi_yaml_declares(repo_root: Path) ->
 
 def test_a_template_without_its_key_stops_with_one_message_naming_the_key() -> None:
     with pytest.raises(SettingsError) as raised:
-        load_settings({**VALID, "e2bTemplate": "true"}, stack="dev", e2b_api_key=None)
+        load_settings({**VALID, "e2bTemplate": "true"}, stack="test-stack", e2b_api_key=None)
     assert raised.value.problems == [
         "e2b-sandbox:e2bApiKey = None: must be set while e2bTemplate is true: "
         "`pulumi config set --secret e2b-sandbox:e2bApiKey <key>` (E2B dashboard, Team "
         "settings), or set e2bTemplate false"
     ]
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "local"])
+def test_a_stack_named_like_an_environment_must_be_that_environment(environment: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**VALID, "environment": environment}, stack="prod", e2b_api_key=API_KEY)
+    assert any("environment" in p and "prod" in p for p in raised.value.problems)
+    assert load_settings({**VALID, "environment": "prod"}, stack="prod", e2b_api_key=API_KEY)
+    assert load_settings({**VALID, "environment": "dev"}, stack="alice-dev", e2b_api_key=API_KEY)
+
+
+@pytest.mark.parametrize(
+    "good", ["http://minio:9000", "https://s3.example.com", "http://127.0.0.1:5050"]
+)
+def test_s3_compatible_endpoints_keep_working(good: str) -> None:
+    assert load(sandboxS3EndpointUrl=good).sandbox_s3_endpoint_url == good
+
+
+@pytest.mark.parametrize("good", ["/opt/sentient", "/mnt/shared", "/srv/e2b/files"])
+def test_mount_dirs_of_their_own_keep_working(good: str) -> None:
+    assert load(mountDir=good).mount_dir == good

@@ -15,9 +15,8 @@ import pytest
 import yaml
 
 import s3mount
-from components.backend_files import render_compose_override
+from components.backend_files import MOUNT_PROGRAM, render_compose_override
 from components.contract import Channel, Consumer, values
-from tools import stack_outputs
 from tools.stack_outputs import OUTPUT_NAMES, SECRET_OUTPUTS, main
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY/EXAMPLE=="
@@ -217,7 +216,7 @@ def test_backend_writes_the_files_a_backend_host_needs_with_their_modes() -> Non
     ]
     assert Path("build/dev/docker-compose.s3.yml").read_text() == OUTPUTS["composeOverride"]
     assert Path("build/dev/e2b-s3-mount.service").read_text() == OUTPUTS["hostMountUnit"]
-    assert Path("build/dev/s3mount.py").read_bytes() == stack_outputs.MOUNT_PROGRAM.read_bytes()
+    assert Path("build/dev/s3mount.py").read_bytes() == MOUNT_PROGRAM.read_bytes()
     modes = [_mode(path) for path in _files()]
     assert modes == [0o644, 0o644, 0o600, 0o755]
 
