@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from components.backend_files import (
     default_path,
 )
 from components.contract import Channel, Consumer
+from tools import preview_guard
 
 # The stack's outputs, as the program exports them (camelCase, stable names).
 OUTPUT_NAMES = (
@@ -64,10 +64,6 @@ OUTPUT_NAMES = (
 )
 SECRET_OUTPUTS = contract.SECRET_OUTPUTS
 FORMATS = ("backend", "env", "json", "github", "mask")
-
-# `old => [secret]` where old is not [secret]: Pulumi showing a value that is now secret in plain
-# text (pulumi/pulumi#9330, #4957).
-_REVEALED_OLD_VALUE = re.compile(r":\s*(?P<old>\S.*?)\s+[=-]>\s+\"?\[secret\]\"?\s*$")
 
 
 class OutputsError(Exception):
@@ -188,23 +184,14 @@ def render_github_outputs(outputs: Mapping[str, object], stack: str) -> str:
 
 
 def find_revealed_secrets(preview: str, outputs: Mapping[str, object]) -> list[str]:
-    """Where a preview shows a secret in plain text: line numbers and reasons, never the value."""
+    """Where a preview shows a secret output (tools/preview_guard.py): line numbers and
+    reasons, never the value."""
     secrets = {
         name: value
         for name, value in outputs.items()
         if name in SECRET_OUTPUTS and isinstance(value, str) and value
     }
-    findings = []
-    for number, line in enumerate(preview.splitlines(), start=1):
-        findings += [
-            f"line {number}: the value of stack output {name}"
-            for name, value in sorted(secrets.items())
-            if value in line
-        ]
-        revealed = _REVEALED_OLD_VALUE.search(line)
-        if revealed and revealed.group("old").strip('"') != "[secret]":
-            findings.append(f"line {number}: the old value of a property that is now secret")
-    return findings
+    return preview_guard.find_revealed_secrets(preview, secrets)
 
 
 def write_private(path: Path, text: str, mode: int) -> None:

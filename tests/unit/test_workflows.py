@@ -212,19 +212,20 @@ class TestPreview:
         assert job["strategy"]["matrix"]["stack"] == stacks
         assert "needs.affected.outputs.stacks != '[]'" in job["if"]
 
-    def test_posts_the_diff_on_the_pull_request(self) -> None:
-        (step,) = _pulumi_action_steps(PREVIEW["jobs"]["preview"], "preview")
-        assert step["with"]["stack-name"] == "${{ matrix.stack }}"
-        assert step["with"]["diff"] is True
-        assert step["with"]["comment-on-pr"] is True
-
-    def test_the_diff_is_checked_for_secrets_before_it_is_posted(self) -> None:
+    def test_the_one_preview_that_was_checked_is_the_one_posted(self) -> None:
         steps = _steps(PREVIEW["jobs"]["preview"])
         commands = [(i, c) for i, s in enumerate(steps) for c in _run_commands(s)]
-        (check,) = [i for i, c in commands if "--check-preview" in c]
         (mask,) = [i for i, c in commands if "--format mask" in c]
-        (post,) = [i for i, s in enumerate(steps) if s.get("with", {}).get("comment-on-pr")]
-        assert mask < check < post
+        (previewed,) = [(i, c) for i, c in commands if c.startswith("pulumi preview")]
+        (check,) = [(i, c) for i, c in commands if "--check-preview" in c]
+        (post,) = [(i, c) for i, c in commands if "tools.pr_comment" in c]
+        assert mask < previewed[0] <= check[0] < post[0]
+        saved = '"$RUNNER_TEMP/preview-$STACK.txt"'
+        assert '> "$preview"' in previewed[1] and '"$preview"' in check[1]
+        assert saved in post[1]
+        # No second preview run: pulumi/actions would print (and post) a diff nobody checked.
+        assert _pulumi_action_steps(PREVIEW["jobs"]["preview"], "preview") == []
+        assert "--color never" in previewed[1]
 
     def test_one_preview_per_pull_request_and_stack(self) -> None:
         concurrency = PREVIEW["jobs"]["preview"]["concurrency"]
