@@ -23,8 +23,10 @@ from urllib.parse import quote, quote_plus, unquote
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(.)")
+# `key: old => [secret]`; the old value may go on over lines that do not start another property.
 _OLD_VALUE = re.compile(
-    r":[ \t]*(?P<old>[^\s\[][^\n]*?(?:\n[ \t]+[^\n]*?)*?)\s*[=-]>\s*\"?\[secret\]\"?", re.MULTILINE
+    r":[ \t]*(?P<old>[^\s\[][^\n]*?(?:\n[ \t]++(?![-+~]?[ \t]*[\w\"\[\].-]+[ \t]*:)[^\n]*?)*?)"
+    r"\s*[=-]>\s*\"?\[secret\]\"?"
 )
 _DIFF_LINE = re.compile(r"^\s*(?P<sign>[-+~])\s*\"?(?P<key>[\w.\[\]\"-]+)\"?\s*:\s*(?P<value>.*)$")
 # A base64 run shorter than this is too likely to occur by chance in unrelated text.

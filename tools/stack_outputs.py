@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -194,10 +195,27 @@ def find_revealed_secrets(preview: str, outputs: Mapping[str, object]) -> list[s
     return preview_guard.find_revealed_secrets(preview, secrets)
 
 
+def make_parents(path: Path, mode: int) -> None:
+    """Creates the missing parent directories with `mode`, whatever the umask: a 0600 key file
+    in a directory everyone may write is not private."""
+    missing = [parent for parent in reversed(path.parents) if not parent.exists()]
+    for directory in missing:
+        directory.mkdir()
+        directory.chmod(mode)
+
+
 def write_private(path: Path, text: str, mode: int) -> None:
-    """Writes `text` with `mode` via a temporary file in the same directory, then renames it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Writes `text` with `mode` via a temporary file in the same directory, then renames it.
+    Directories it makes are 0700 for a private file, 0755 otherwise."""
+    if path.is_dir():
+        raise OutputsError(f"{path} is a directory: pass a file name with --output")
+    try:
+        make_parents(path, 0o700 if mode & 0o077 == 0 else 0o755)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise OutputsError(
+            f"cannot write {path}: {error.strerror}. Pass --output with a path you may write"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -244,8 +262,24 @@ def write_backend_files(
     return [path for path, _, _ in contents]
 
 
+# A stack as Pulumi names it: `stack`, or `org/project/stack` for Pulumi Cloud.
+_STACK = re.compile(r"(?:[A-Za-z0-9_.-]+/){0,2}(?P<name>[A-Za-z0-9_-][A-Za-z0-9_.-]*)", re.ASCII)
+
+
+def stack_name(stack: str) -> str:
+    """The stack's own name, for build/<name>/; refuses what could make a path of it."""
+    found = _STACK.fullmatch(stack)
+    if found is None or ".." in stack.split("/"):
+        raise OutputsError(
+            f"--stack {stack!r} is not a stack name: letters, digits, '_', '.', '-', "
+            "optionally as org/project/stack"
+        )
+    return found["name"]
+
+
 def run(args: argparse.Namespace) -> str:
     """Does what the arguments ask; returns what goes to stdout."""
+    name = stack_name(args.stack)
     outputs = read_outputs(args.stack, args.input)
     if args.check_preview is not None:
         return _check_preview(Path(args.check_preview), outputs, args.stack)
@@ -254,11 +288,11 @@ def run(args: argparse.Namespace) -> str:
     if args.format == "github":
         return _github(outputs, args.stack, args.output or os.environ.get("GITHUB_OUTPUT"))
     if args.format == "backend":
-        directory = Path(args.output or default_path(args.stack, ""))
+        directory = Path(args.output or default_path(name, ""))
         written = write_backend_files(outputs, args.stack, directory, not args.without_key)
         return "".join(f"wrote {path}\n" for path in written)
     names = {"env": ENV_FILE_NAME, "json": "stack-outputs.json"}
-    path = Path(args.output or default_path(args.stack, names[args.format]))
+    path = Path(args.output or default_path(name, names[args.format]))
     if args.format == "env":
         write_private(path, render_dotenv(outputs, args.stack), 0o600)
     else:
@@ -273,6 +307,11 @@ def _check_preview(path: Path, outputs: Mapping[str, object], stack: str) -> str
         raise OutputsError(
             f"cannot read the preview {path}: {error.strerror}. Save "
             f"`pulumi preview --diff --stack {stack}` to it first"
+        ) from None
+    except UnicodeDecodeError:
+        raise OutputsError(
+            f"the preview {path} is not UTF-8 text: save `pulumi preview --diff --color never` "
+            "output to it, nothing else"
         ) from None
     findings = find_revealed_secrets(preview, outputs)
     if findings:

@@ -333,3 +333,57 @@ class TestCheckPreview:
     def test_an_unreadable_preview_is_reported(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert _run("--check-preview", "missing.txt") == 1
         assert "cannot read the preview missing.txt" in capsys.readouterr().err
+
+
+class TestHostileInput:
+    """Inputs from a hostile review (issue 11): each ended in a traceback or wrote where it
+    should not."""
+
+    def test_an_output_that_is_a_directory_is_refused_with_the_fix(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        Path("somedir").mkdir()
+        assert _run("--format", "env", "--output", "somedir") == 1
+        assert "somedir is a directory" in capsys.readouterr().err
+        assert list(Path("somedir").iterdir()) == []
+
+    def test_an_unwritable_output_is_refused_with_the_fix(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        Path("afile").write_text("a file, not a directory\n")
+        assert _run("--format", "json", "--output", "afile/out.json") == 1
+        error = capsys.readouterr().err
+        assert "cannot write afile/out.json" in error
+        assert "Traceback" not in error
+
+    def test_a_preview_that_is_not_utf8_is_refused(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        Path("preview.bin").write_bytes(b"\xff\xfe\x00binary")
+        assert _run("--check-preview", "preview.bin") == 1
+        assert "not UTF-8 text" in capsys.readouterr().err
+
+    @pytest.mark.parametrize("stack", ["../../../tmp/x", "dev/../../x", "a b", "dev\n"])
+    def test_a_stack_name_that_is_a_path_is_refused(
+        self, stack: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["--stack", stack, "--input", _saved(OUTPUTS), "--format", "env"]) == 1
+        assert "--stack" in capsys.readouterr().err
+        assert _files() == []
+
+    def test_an_organization_qualified_stack_writes_under_its_name(self) -> None:
+        assert (
+            main(["--stack", "acme/e2b-sandbox/dev", "--input", _saved(OUTPUTS), "--format", "env"])
+            == 0
+        )
+        assert _files() == ["build/dev/e2b-s3.env"]
+
+    def test_under_umask_000_the_key_file_is_in_a_private_directory(self) -> None:
+        previous = os.umask(0)
+        try:
+            assert _run("--format", "env") == 0
+        finally:
+            os.umask(previous)
+        assert _mode("build/dev/e2b-s3.env") == 0o600
+        assert _mode("build/dev") == 0o700
+        assert _mode("build") == 0o700
