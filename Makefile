@@ -69,8 +69,12 @@ test: deps ## Run every test layer and linter (what CI runs)
 	$(PYTHON) -m pytest
 
 .PHONY: test-unit
-test-unit: deps ## Unit tests only: mocks, pure functions, linters
+test-unit: deps ## Unit tests only: the program and its components under mocks, pure functions
 	$(PYTHON) -m pytest tests/unit
+
+.PHONY: test-repo
+test-repo: deps ## Repository rules only: linters, workflows, README, Makefile, Dockerfile
+	$(PYTHON) -m pytest tests/repo
 
 .PHONY: test-integration
 test-integration: deps ## Integration tests only: moto, FUSE, podman, compose

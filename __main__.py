@@ -30,7 +30,6 @@ storage = SandboxBucket(
         kms_key_arn=settings.kms_key_arn,
         force_destroy=settings.force_destroy,
         protected=settings.protected,
-        tags=settings.tags,
     ),
 )
 identity = SandboxIdentity(
@@ -42,7 +41,6 @@ identity = SandboxIdentity(
         key_prefixes=settings.allowed_key_prefixes,
         kms_key_arn=settings.kms_key_arn,
         permissions_boundary_arn=settings.permissions_boundary_arn,
-        tags=settings.tags,
     ),
 )
 credentials = SandboxCredentials(
@@ -55,7 +53,6 @@ credentials = SandboxCredentials(
         iam_path=settings.iam_path,
         region=settings.region,
         kms_key_arn=settings.kms_key_arn,
-        tags=settings.tags,
     ),
 )
 # What the sandbox and the backend receive, by stack output name (components/contract.py).
@@ -77,7 +74,6 @@ registry = (
             keep_images=settings.ecr_keep_images,
             kms_key_arn=settings.kms_key_arn,
             force_delete=settings.force_destroy,
-            tags=settings.tags,
         ),
     )
     if settings.push_image

@@ -8,8 +8,8 @@ the second slot is added (both keys now exist), consumers are switched by making
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -33,7 +33,6 @@ class SandboxCredentialsArgs:
     """Needed with a customer KMS key: the backend may decrypt only through Secrets Manager."""
     kms_key_arn: str | None = None
     """Encrypts the secret with a customer key instead of the account's aws/secretsmanager key."""
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class SandboxCredentials(pulumi.ComponentResource):
@@ -69,7 +68,6 @@ class SandboxCredentials(pulumi.ComponentResource):
             description="Active access key of the E2B sandbox identity, scoped to one bucket",
             recovery_window_in_days=args.recovery_window_days,
             kms_key_id=args.kms_key_arn,
-            tags=dict(args.tags),
             opts=child,
         )
         # The key pair under the names every consumer reads; a secret because the key is one.
@@ -92,7 +90,6 @@ class SandboxCredentials(pulumi.ComponentResource):
             policy=self.secret_arn.apply(
                 lambda arn: json.dumps(secret_read_policy(arn, args.kms_key_arn, args.region))
             ),
-            tags=dict(args.tags),
             opts=child,
         )
         self.register_outputs(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -25,7 +25,6 @@ class SandboxIdentityArgs:
     """The bucket's customer KMS key, if any: objects cannot be read or written without it."""
     permissions_boundary_arn: str | None = None
     """A permissions boundary that caps the user whatever policy it is later given."""
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class SandboxIdentity(pulumi.ComponentResource):
@@ -47,7 +46,6 @@ class SandboxIdentity(pulumi.ComponentResource):
             f"{name}-user",
             path=args.iam_path,
             permissions_boundary=args.permissions_boundary_arn,
-            tags=dict(args.tags),
             opts=child,
         )
         self.group = aws.iam.Group(f"{name}-group", path=args.iam_path, opts=child)

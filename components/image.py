@@ -7,7 +7,6 @@ image, which is why the credentials (one bucket, rotatable) are build args.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
+from docker.utils.build import exclude_paths
 
 from components.contract import Channel, Consumer, render_env
 from components.registry import RegistryCredentials
@@ -32,24 +32,19 @@ def _ignore_patterns(context: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def _sent_to_builder(relative: str, patterns: list[str]) -> bool:
-    """Docker's rule: the last matching .dockerignore pattern decides; `!` re-includes."""
-    included = True
-    for pattern in patterns:
-        negated = pattern.startswith("!")
-        if fnmatch.fnmatch(relative, pattern.lstrip("!")):
-            included = negated
-    return included
+def sent_files(context: Path, dockerfile: str = DOCKERFILE) -> list[str]:
+    """The files a build sends from `context`, by Docker's own .dockerignore rules (docker-py's
+    implementation of them: path matching from the context's root, `**`, `!` exceptions,
+    a directory excluding what is under it); the Dockerfile is always sent."""
+    included = exclude_paths(str(context), _ignore_patterns(context), dockerfile=dockerfile)
+    return sorted(path for path in included if (context / path).is_file())
 
 
 def context_digest(context: Path, dockerfile: str = DOCKERFILE) -> str:
-    """SHA-256 over the Dockerfile and every file the build context sends, in a stable order."""
-    patterns = _ignore_patterns(context)
+    """SHA-256 over every file the build context sends, in a stable order."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        relative = path.relative_to(context).as_posix()
-        if relative == dockerfile or _sent_to_builder(relative, patterns):
-            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    for relative in sent_files(context, dockerfile):
+        digest.update(relative.encode() + b"\0" + (context / relative).read_bytes() + b"\0")
     return digest.hexdigest()
 
 

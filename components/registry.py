@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -29,7 +28,6 @@ class SandboxRegistryArgs:
     """Encrypt images with a customer key instead of AES256."""
     force_delete: bool = False
     """Let `pulumi destroy` delete a repository that still holds images."""
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class SandboxRegistry(pulumi.ComponentResource):
@@ -57,7 +55,6 @@ class SandboxRegistry(pulumi.ComponentResource):
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[encryption],
             force_delete=args.force_delete,
-            tags=dict(args.tags),
             opts=child,
         )
         aws.ecr.LifecyclePolicy(

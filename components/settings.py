@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,13 +20,29 @@ from components.mount_rules import endpoint_url_problem, mount_dir_problem
 from components.policies import sandbox_access_policy
 
 PROJECT = "e2b-sandbox"
-ENVIRONMENTS = ("local", "dev", "staging", "prod")
-# Environments whose data a destroy must never take with it (forceDestroy is refused there).
-DURABLE_ENVIRONMENTS = frozenset({"staging", "prod"})
-# The environment whose bucket is protected and retained even when its stack is destroyed.
-PROTECTED_ENVIRONMENT = "prod"
-# Environments where a deleted secret may go at once (nobody restores a dev key).
-DISPOSABLE_ENVIRONMENTS = frozenset({"local", "dev"})
+
+
+@dataclass(frozen=True)
+class EnvironmentRules:
+    """What being one environment means for the resources."""
+
+    protected: bool
+    """The bucket is protected, and kept when the stack is destroyed."""
+    durable: bool
+    """A destroy must never take the data with it: forceDestroy is refused."""
+    disposable: bool
+    """Nobody restores a deleted key: its secret goes at once, without a recovery window."""
+    pushes_image: bool
+    """There is a registry to push to (local's image stays in the laptop's Docker engine)."""
+
+
+ENVIRONMENT_RULES: Mapping[str, EnvironmentRules] = {
+    "local": EnvironmentRules(protected=False, durable=False, disposable=True, pushes_image=False),
+    "dev": EnvironmentRules(protected=False, durable=False, disposable=True, pushes_image=True),
+    "staging": EnvironmentRules(protected=False, durable=True, disposable=False, pushes_image=True),
+    "prod": EnvironmentRules(protected=True, durable=True, disposable=False, pushes_image=True),
+}
+ENVIRONMENTS = tuple(ENVIRONMENT_RULES)
 KEY_SLOTS = ("blue", "green")
 # Who runs the agent code in the sandbox; root can read the bucket's key.
 CODE_USERS = ("user", "root")
@@ -111,7 +127,6 @@ class Settings:
     backend_dir: str = "/srv/backend"
     backend_mount_check_image: str = "busybox:1.37"
     backend_mounts_in_container: bool = False
-    tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -123,17 +138,20 @@ class Settings:
         return f"{self.bucket_prefix}-{self.environment}-"
 
     @property
+    def rules(self) -> EnvironmentRules:
+        return ENVIRONMENT_RULES[self.environment]
+
+    @property
     def protected(self) -> bool:
-        return self.environment == PROTECTED_ENVIRONMENT
+        return self.rules.protected
 
     @property
     def secret_recovery_window_days(self) -> int:
-        return 0 if self.environment in DISPOSABLE_ENVIRONMENTS else 30
+        return 0 if self.rules.disposable else 30
 
     @property
     def push_image(self) -> bool:
-        # The local stack has no registry: the image stays in the laptop's Docker engine.
-        return self.environment != "local"
+        return self.rules.pushes_image
 
     @property
     def iam_path(self) -> str:
@@ -183,77 +201,94 @@ class _Problems:
         self.items.append(f"{qualified} = {value!r}: {allowed}")
 
 
-def _parse_int(raw: str) -> int:
-    if not re.fullmatch(r"-?\d+", raw.strip()):
-        raise ValueError(raw)
-    return int(raw)
-
-
-def _parse_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered not in ("true", "false"):
-        raise ValueError(raw)
-    return lowered == "true"
-
-
-def _parse_string_list(raw: str) -> tuple[str, ...]:
-    try:
-        value = json.loads(raw)
-    except RecursionError:  # a deeply nested list
-        raise ValueError(raw) from None
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError(raw)
-    return tuple(value)
-
-
 _LIST_FORM = 'must be a list of strings, e.g. ["a/", "b/"] (pulumi config set --path KEY[0] VALUE)'
-# How each non-text key is read from its config string, and the form a bad value is told to take.
-_PARSERS: Mapping[str, tuple[Callable[[str], Any], str]] = {
-    "noncurrentVersionDays": (_parse_int, "must be a whole number"),
-    "ecrKeepImages": (_parse_int, "must be a whole number"),
-    "mountFreshnessSeconds": (_parse_int, "must be a whole number of seconds"),
-    "forceDestroy": (_parse_bool, "must be true or false"),
-    "backendMountsInContainer": (_parse_bool, "must be true or false"),
-    "e2bTemplate": (_parse_bool, "must be true or false"),
-    "e2bCpuCount": (_parse_int, "must be a whole number of CPUs"),
-    "e2bMemoryMb": (_parse_int, "must be a whole number of MiB"),
-    "allowedKeyPrefixes": (_parse_string_list, _LIST_FORM),
-    "keySlots": (_parse_string_list, _LIST_FORM),
+# The keys Pulumi.yaml types other than string (a test holds the two together): read with the
+# SDK's typed getters, and the form a value of the wrong type is told to take.
+CONFIG_TYPES: Mapping[str, str] = {
+    "noncurrentVersionDays": "integer",
+    "ecrKeepImages": "integer",
+    "mountFreshnessSeconds": "integer",
+    "e2bCpuCount": "integer",
+    "e2bMemoryMb": "integer",
+    "forceDestroy": "boolean",
+    "backendMountsInContainer": "boolean",
+    "e2bTemplate": "boolean",
+    "allowedKeyPrefixes": "array",
+    "keySlots": "array",
+}
+_TYPE_FORMS = {
+    "integer": "must be a whole number",
+    "boolean": "must be true or false",
+    "array": _LIST_FORM,
 }
 
 
+def read_config(config: pulumi.Config) -> tuple[dict[str, object], list[str]]:
+    """Every project key with the getter its declared type calls for; a value of the wrong type
+    is a problem, named like every other."""
+    problems = _Problems()
+    raw: dict[str, object] = {}
+    for key in CONFIG_KEYS:
+        kind = CONFIG_TYPES.get(key, "string")
+        try:
+            if kind == "integer":
+                raw[key] = config.get_int(key)
+            elif kind == "boolean":
+                raw[key] = config.get_bool(key)
+            elif kind == "array":
+                raw[key] = config.get_object(key)
+            else:
+                raw[key] = config.get(key)
+        except (pulumi.ConfigTypeError, ValueError, RecursionError):
+            # A nested list too deep for JSON's parser lands here as RecursionError.
+            problems.add(key, config.get(key), _TYPE_FORMS[kind])
+    return raw, problems.items
+
+
+def _typed(key: str, value: object, problems: _Problems) -> object:
+    """A value of the type its key takes, or None (with a problem) when it is not one."""
+    kind = CONFIG_TYPES.get(key, "string")
+    if kind == "array":
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+    elif kind == "integer":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind == "boolean":
+        if isinstance(value, bool):
+            return value
+    elif isinstance(value, str):
+        return value.strip() or None
+    problems.add(key, value, _TYPE_FORMS.get(kind, "must be text"))
+    return None
+
+
 def load_settings(
-    raw: Mapping[str, str | None],
+    raw: Mapping[str, object],
     stack: str,
     e2b_api_key: pulumi.Output[str] | None = None,
+    read_problems: Sequence[str] = (),
 ) -> Settings:
-    """Build validated settings from raw config strings (project keys without namespace, plus
-    `aws:region`) and the E2B API key, read as a secret (None when not set). Missing keys take
-    the defaults Pulumi.yaml declares. Raises SettingsError."""
+    """Build validated settings from the stack's config values, typed as Pulumi.yaml declares
+    them (project keys without namespace, plus `aws:region`), and the E2B API key, read as a
+    secret (None when not set). Missing keys take the defaults Pulumi.yaml declares. Raises
+    SettingsError with every problem, `read_problems` (values of the wrong type) among them."""
     problems = _Problems()
+    problems.items += read_problems
     values: dict[str, Any] = {"e2b_api_key": e2b_api_key}
+    for key, field_name in CONFIG_KEYS.items():
+        if raw.get(key) is not None:
+            typed = _typed(key, raw[key], problems)
+            if typed is not None:
+                values[field_name] = typed
 
-    def text(key: str) -> str | None:
-        value = raw.get(key)
-        return None if value is None or value.strip() == "" else value.strip()
-
-    environment = text("environment")
+    environment = values.pop("environment", None)
     if environment not in ENVIRONMENTS:
         problems.add("environment", environment, f"must be one of {', '.join(ENVIRONMENTS)}")
-    region = text(REGION_KEY)
-    if region is None or not _REGION_RE.fullmatch(region):
+    region = raw.get(REGION_KEY)
+    region = region.strip() if isinstance(region, str) else None
+    if not region or not _REGION_RE.fullmatch(region):
         problems.add(REGION_KEY, region, "must be an AWS region such as us-east-1 or eu-central-1")
-
-    for key, field_name in CONFIG_KEYS.items():
-        value = text(key)
-        if key == "environment" or value is None:
-            continue
-        parse, allowed = _PARSERS.get(key, (str, ""))
-        try:
-            values[field_name] = parse(value)
-        except ValueError:
-            problems.add(key, value, allowed)
-
     if stack in ENVIRONMENTS and environment in ENVIRONMENTS and stack != environment:
         problems.add(
             "environment",
@@ -261,7 +296,7 @@ def load_settings(
             f"must be {stack} in the stack named {stack}: a stack named like an environment "
             "gets that environment's protection (or rename the stack)",
         )
-    if problems.items or environment is None or region is None:
+    if problems.items or not isinstance(environment, str) or not region:
         raise SettingsError(problems.items)
     settings = Settings(stack=stack, environment=environment, region=region, **values)
     settings = _with_derived_defaults(settings)
@@ -276,8 +311,12 @@ def _with_derived_defaults(settings: Settings) -> Settings:
     return replace(
         settings,
         e2b_template_name=settings.e2b_template_name or f"{PROJECT}-{settings.environment}",
-        tags={"environment": settings.environment, "project": PROJECT, "managed-by": "pulumi"},
     )
+
+
+def default_tags(environment: str) -> dict[str, str]:
+    """The tags every resource carries, through the AWS provider's defaultTags (stack files)."""
+    return {"environment": environment, "project": PROJECT, "managed-by": "pulumi"}
 
 
 def _validate(s: Settings, problems: _Problems) -> None:
@@ -291,7 +330,7 @@ def _validate(s: Settings, problems: _Problems) -> None:
         )
     _validate_kms_key(s, problems)
     _validate_key_prefixes(s, problems)
-    if s.force_destroy and s.environment in DURABLE_ENVIRONMENTS:
+    if s.force_destroy and s.rules.durable:
         problems.add(
             "forceDestroy",
             True,
@@ -532,9 +571,26 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
-def settings_from_pulumi() -> Settings:
-    """Read the current stack's configuration through the Pulumi SDK."""
+def settings_from_pulumi(stack: str | None = None) -> Settings:
+    """Read the current stack's configuration through the Pulumi SDK's typed getters."""
     project = pulumi.Config(PROJECT)
-    raw: dict[str, str | None] = {key: project.get(key) for key in CONFIG_KEYS}
-    raw[REGION_KEY] = pulumi.Config("aws").get("region")
-    return load_settings(raw, stack=pulumi.get_stack(), e2b_api_key=project.get_secret(E2B_API_KEY))
+    aws = pulumi.Config("aws")
+    raw, problems = read_config(project)
+    raw[REGION_KEY] = aws.get("region")
+    name = stack or pulumi.get_stack()
+    try:
+        tags = aws.get_object("defaultTags")
+    except (pulumi.ConfigTypeError, ValueError):
+        tags = None
+    environment = raw.get("environment")
+    if isinstance(environment, str) and environment in ENVIRONMENTS:
+        expected = default_tags(environment)
+        found = tags.get("tags") if isinstance(tags, dict) else None
+        if not isinstance(found, dict) or {k: found.get(k) for k in expected} != expected:
+            problems.append(
+                f"aws:defaultTags = {tags!r}: must tag every resource with {expected} "
+                f"(the stack file's aws:defaultTags: tags:), so that audits find them"
+            )
+    return load_settings(
+        raw, name, e2b_api_key=project.get_secret(E2B_API_KEY), read_problems=problems
+    )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -27,7 +26,6 @@ class SandboxBucketArgs:
     """Whether `pulumi destroy` may delete a bucket that still holds objects."""
     protected: bool = False
     """Protect the bucket and keep it on delete: the stack's destruction never deletes its data."""
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class SandboxBucket(pulumi.ComponentResource):
@@ -47,7 +45,6 @@ class SandboxBucket(pulumi.ComponentResource):
             f"{name}-bucket",
             bucket_prefix=args.bucket_name_prefix,
             force_destroy=args.force_destroy,
-            tags=dict(args.tags),
             opts=pulumi.ResourceOptions(
                 parent=self, protect=args.protected, retain_on_delete=args.protected
             ),

@@ -28,7 +28,8 @@ import pulumi.dynamic
 RESOURCE_TYPE = "e2b-sandbox:template:SandboxTemplate"
 # E2B runs the start command as the template's default user, `user`; sudo makes it root (the
 # mount and the confinement need root), and the default user of the sandboxes stays `user`.
-START_COMMAND = "sudo /root/.jupyter/start-up.sh"
+START_SCRIPT = "/root/.jupyter/start-up.sh"
+START_COMMAND = f"sudo {START_SCRIPT}"
 # The code-interpreter server answers on 49999 once Jupyter is up: the sandbox is ready.
 READY_COMMAND = 'curl -s -o /dev/null -w "%{http_code}" http://localhost:49999/health | grep -q 200'
 # What the provider rebuilds for; the name replaces, the secrets never trigger anything.

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +19,8 @@ import pytest
 from tests.support.bucket_mounts import THIS_MACHINE, Host
 from tests.support.debian_root import S3FS_DEBIAN_13, chroot
 from tests.support.moto_server import MotoServer, start_moto
+from tests.support.paths import REPO_ROOT
 from tests.support.pulumi_mocks import RecordingMocks, install_mocks
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +69,11 @@ def mount_host(request: pytest.FixtureRequest) -> Host:
     if request.param == "debian12":
         return THIS_MACHINE
     return Host("debian13", request.getfixturevalue("debian13_root"))
+
+
+@pytest.fixture
+def bucket(moto_server: MotoServer) -> str:
+    """A new, empty bucket on the session's moto (no IAM enforcement)."""
+    name = f"bucket-{uuid.uuid4().hex[:12]}"
+    moto_server.client("s3").create_bucket(Bucket=name)
+    return name

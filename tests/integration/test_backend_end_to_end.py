@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from components.template import START_SCRIPT
 from s3mount import set_immutable
 from tests.support.bucket_mounts import is_mounted, unmount, wait_for
 from tests.support.compose import compose, podman_api
@@ -179,7 +180,7 @@ def test_a_sandbox_writes_through_its_own_mount_and_the_backend_reads_it(
     started = podman("run", "--detach", "--rm", "--network=host", *fuse, tag, "sleep", "600")
     sandbox = started.stdout.strip()
     try:
-        mounted = podman("exec", sandbox, "/root/.jupyter/start-up.sh", "--mount-only", check=False)
+        mounted = podman("exec", sandbox, START_SCRIPT, "--mount-only", check=False)
         assert mounted.returncode == 0, mounted.stderr
         result = f"agent result {uuid.uuid4()}"
         script = f"echo '{result}' > {running.mount_dir}/result.txt"

@@ -18,22 +18,10 @@ import pytest
 from components.backend_files import CHECK_SERVICE, render_compose_override
 from components.contract import Channel, Consumer, values
 from tests.support.compose import compose_binary
+from tests.support.sample_outputs import BUCKET, SECRET, SHARED_OUTPUTS
 from tools.stack_outputs import main as stack_outputs_main
 
 DATA = Path(__file__).parent / "data"
-BUCKET = "e2b-sandbox-dev-20261127093000123400000001"
-SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY/EXAMPLE=="
-OUTPUTS = {
-    "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-    "secretAccessKey": SECRET,
-    "region": "eu-west-1",
-    "bucketName": BUCKET,
-    "s3MountDir": "/opt/sentient",
-    "s3EndpointUrl": "",
-    "s3MountFreshnessSeconds": "2",
-    "e2bTemplateName": "e2b-sandbox-dev",
-    "e2bTemplateId": "tpl0123456789ab",
-}
 
 
 @pytest.fixture
@@ -47,7 +35,7 @@ def project(tmp_path: Path) -> Path:
 def _write_override(
     project: Path, service_name: str = "backend", mount_dir: str = "/opt/sentient"
 ) -> None:
-    outputs = {**OUTPUTS, "s3MountDir": mount_dir}
+    outputs = {**SHARED_OUTPUTS, "s3MountDir": mount_dir}
     (project / "docker-compose.s3.yml").write_text(
         render_compose_override(
             stack="dev",
@@ -61,7 +49,7 @@ def _write_override(
 
 def _write_env_file(project: Path, monkeypatch: pytest.MonkeyPatch, **outputs: str) -> None:
     """The dotenv as CI writes it: with the stack outputs tool."""
-    (project / "outputs.json").write_text(json.dumps({**OUTPUTS, **outputs}))
+    (project / "outputs.json").write_text(json.dumps({**SHARED_OUTPUTS, **outputs}))
     monkeypatch.chdir(project)
     code = stack_outputs_main(
         ["--stack", "dev", "--input", "outputs.json", "--format", "env", "--output", "e2b-s3.env"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from components.template import START_SCRIPT
 from tests.support.bucket_mounts import wait_for
 from tests.support.moto_server import MotoServer
 from tests.support.podman import (
@@ -40,7 +41,6 @@ MOUNT_DIR = "/opt/sentient"
 SETTINGS_FILE = "/etc/e2b-sandbox/sandbox.env"
 CREDENTIALS_FILE = "/etc/e2b-sandbox/credentials.env"
 STATUS_FILE = "/run/e2b-s3-mount/opt-sentient.json"
-START_UP = "/root/.jupyter/start-up.sh"
 RUN_STEPS_IN_DOCKERFILE = 5  # apt, pip, /root access, settings, key pair
 FUSE = ("--device", "/dev/fuse", "--cap-add", "SYS_ADMIN")
 
@@ -155,13 +155,13 @@ def test_the_image_holds_s3fs_the_mount_program_and_the_start_command(image: Bui
     listing = sh(
         image.image_id,
         "command -v s3fs; command -v setpriv; "
-        f"stat -c '%a %U %n' /usr/lib/e2b-sandbox/s3mount.py {START_UP}",
+        f"stat -c '%a %U %n' /usr/lib/e2b-sandbox/s3mount.py {START_SCRIPT}",
     )
     assert listing.splitlines() == [
         "/usr/bin/s3fs",
         "/usr/bin/setpriv",
         "755 root /usr/lib/e2b-sandbox/s3mount.py",
-        f"755 root {START_UP}",
+        f"755 root {START_SCRIPT}",
     ]
     fuse_conf = sh(image.image_id, "cat /etc/fuse.conf")
     assert [line.strip() for line in fuse_conf.splitlines()].count("user_allow_other") == 1
@@ -224,7 +224,7 @@ def test_mount_only_mounts_the_bucket_with_the_baked_settings_alone(
     image: BuiltImage, container: str, moto_server: MotoServer
 ) -> None:
     # Nothing in the container's environment: the key and the endpoint come from the baked files.
-    mounted = podman("exec", container, START_UP, "--mount-only", check=False)
+    mounted = podman("exec", container, START_SCRIPT, "--mount-only", check=False)
     assert mounted.returncode == 0, mounted.stderr
     status = json.loads(in_container(container, f"cat {STATUS_FILE}"))
     assert (status["ok"], status["bucket"], status["mountDir"]) == (True, image.bucket, MOUNT_DIR)
@@ -284,7 +284,7 @@ def start_as_e2b_does(container: str) -> tuple[list[str], list[str]]:
     """E2B's image setup, then the start command; what Jupyter and the server recorded."""
     in_container(container, E2B_FINALIZE)
     in_container(container, FAKE_SERVERS)
-    podman("exec", "--detach", container, START_UP)
+    podman("exec", "--detach", container, START_SCRIPT)
     ran = wait_for(
         lambda: (
             podman("exec", container, "test", "-f", "/tmp/server-ran", check=False).returncode == 0

@@ -13,7 +13,6 @@ import errno
 import os
 import re
 import signal
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,6 @@ pytestmark = pytest.mark.fuse
 
 MIB = 1024 * 1024
 FRESHNESS = 2.0  # the default bound
-
-
-@pytest.fixture
-def bucket(moto_server: MotoServer) -> str:
-    name = f"contract-{uuid.uuid4().hex[:12]}"
-    moto_server.client("s3").create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -28,7 +27,7 @@ from tests.support.bucket_mounts import (
     wait_for,
 )
 from tests.support.moto_server import MotoServer
-from tests.support.ports import free_port
+from tests.support.ports import free_port, silent_endpoint
 from tests.support.wan_proxy import WanProxy
 
 pytestmark = pytest.mark.fuse
@@ -42,13 +41,6 @@ FAST_FAILURE_SECONDS = 10
 def secret_key() -> str:
     """A secret unique to the test (moto without IAM enforcement accepts any), to hunt for."""
     return f"SeCrEt{secrets.token_hex(12)}"
-
-
-@pytest.fixture
-def bucket(moto_server: MotoServer) -> str:
-    name = f"program-{uuid.uuid4().hex[:12]}"
-    moto_server.client("s3").create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture
@@ -148,10 +140,7 @@ def test_a_closed_endpoint(
 def test_a_silent_endpoint_is_given_up_within_the_bound(
     made: list[ProgramMount], mount_host: Host, bucket: str, secret_key: str
 ) -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with silent_endpoint() as endpoint:
         mount = new_mount(made, mount_host, bucket, endpoint, secret_key, S3_MOUNT_TIMEOUT="5")
         result, seconds = timed(mount)
     assert_clean_failure(mount, result, r"did not answer within 5 s", secret_key)

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from tests.support.ports import free_port
+from tests.support.ports import free_port, stop
 
 REGION = "us-east-1"
 # CreateUser, PutUserPolicy, CreateAccessKey: the requests moto lets through before enforcing.
@@ -59,12 +56,7 @@ class MotoServer:
         )
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop(self.process)
 
 
 def _wait_until_ready(endpoint: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -114,12 +106,3 @@ def start_moto(enforce_iam: bool, log_dir: Path) -> MotoServer:
         server.stop()
         raise
     return server
-
-
-@contextmanager
-def silent_endpoint() -> Iterator[str]:
-    """A TCP port that accepts connections and never answers, like a stalled proxy."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"

@@ -1,19 +1,24 @@
-"""Run the real Pulumi program (__main__.py) under mocks with a stack's configuration."""
+"""Run the real Pulumi program (__main__.py), or one component, under Pulumi's mocks.
+
+Only the SDK's public testing API is used: `pulumi.runtime.test` waits for every registration,
+and outputs are resolved with `apply`. The program's exports are caught by wrapping
+`pulumi.export` while it runs (the SDK offers no public way to read a stack's exports back).
+"""
 
 from __future__ import annotations
 
 import json
 import runpy
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from unittest import mock
 
 import pulumi
 import yaml
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.sync_await import _sync_await
 
+from tests.support.paths import REPO_ROOT
 from tests.support.pulumi_mocks import (
     PROJECT,
     RecordedResource,
@@ -22,7 +27,6 @@ from tests.support.pulumi_mocks import (
     configure_mocks,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("local", "dev", "staging", "prod")
 E2B_API_KEY = f"{PROJECT}:e2bApiKey"
 TEST_E2B_API_KEY = "e2b_mock_key_0000000000000000"
@@ -72,20 +76,56 @@ def run_program(
     configure_mocks(mocks, stack, preview)
     pulumi.runtime.set_all_config(config, secret_keys=[E2B_API_KEY])
     mocks.reset()
-    root = runtime_settings.get_root_resource()
-    assert root is not None
-    root.outputs.clear()  # type: ignore[attr-defined]
-
-    @pulumi.runtime.test  # type: ignore[untyped-decorator]
-    def evaluate() -> None:
-        runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
-
-    evaluate()
+    exports: dict[str, pulumi.Input[Any]] = {}
     outputs: dict[str, Any] = {}
     secrets: set[str] = set()
-    for name, value in root.outputs.items():  # type: ignore[attr-defined]
-        output = pulumi.Output.from_input(value)
-        outputs[name] = _sync_await(output.future())
-        if _sync_await(output.is_secret()):
-            secrets.add(name)
+
+    def record(name: str, value: pulumi.Input[Any]) -> None:
+        exports[name] = value
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def evaluate() -> pulumi.Output[Any]:
+        with mock.patch.object(pulumi, "export", record):
+            runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
+        values = {name: pulumi.Output.from_input(value) for name, value in exports.items()}
+        flags: dict[str, pulumi.Output[bool]] = {
+            name: pulumi.Output.from_input(cast("Awaitable[bool]", output.is_secret()))
+            for name, output in values.items()
+        }
+
+        def keep(resolved: list[dict[str, Any]]) -> None:
+            outputs.update(resolved[0])
+            secrets.update(name for name, secret in resolved[1].items() if secret)
+
+        return pulumi.Output.all(pulumi.Output.all(**values), pulumi.Output.all(**flags)).apply(
+            keep
+        )
+
+    evaluate()
     return ProgramRun(list(mocks.resources), outputs, secrets)
+
+
+@dataclass
+class ComponentRun(ResourceLookup):
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+
+
+def run_component(
+    mocks: RecordingMocks,
+    build: Callable[[], Mapping[str, pulumi.Input[Any]]],
+    stack: str = "dev",
+) -> ComponentRun:
+    """Declare one component from its Args (`build` returns the outputs to resolve, by name) and
+    return what it registered: as ol-infrastructure tests its components, without the program."""
+    configure_mocks(mocks, stack)
+    pulumi.runtime.set_all_config({}, secret_keys=[])
+    mocks.reset()
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def evaluate() -> pulumi.Output[Any]:
+        return pulumi.Output.all(**build()).apply(outputs.update)
+
+    evaluate()
+    return ComponentRun(list(mocks.resources), outputs)

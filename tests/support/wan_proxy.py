@@ -37,7 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.support.ports import free_port, wait_for_port
+from tests.support.paths import REPO_ROOT
+from tests.support.ports import free_port, stop, wait_for_port
 
 CHUNK = 64 * 1024
 # Chunks in flight per direction: about a bandwidth-delay product (40 MiB/s x 20 ms = 0.8 MiB),
@@ -366,10 +367,9 @@ class WanProxy:
             "--mib-per-s",
             str(mib_per_s),
         ]
-        repo_root = Path(__file__).resolve().parents[2]
         log = log_path.open("ab") if log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            command, cwd=repo_root, stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": "."}
+            command, cwd=REPO_ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": "."}
         )
         try:
             wait_for_port(self.control_port, self.process)
@@ -400,12 +400,7 @@ class WanProxy:
         self._call("POST", f"/mode/{mode}")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop(self.process)
 
     def __enter__(self) -> WanProxy:
         return self

@@ -27,23 +27,13 @@ from components.backend_files import (
 )
 from components.contract import Channel, Consumer, ContractError, values
 from tests.support.pulumi_mocks import RecordingMocks
+from tests.support.sample_outputs import SHARED_OUTPUTS
 
 # pulumi.runtime.test has no type hints; the cast keeps the decorated tests type-checked.
 pulumi_test = cast("Callable[[Callable[..., Any]], Callable[..., Any]]", pulumi.runtime.test)
 
-OUTPUTS = {
-    "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-    "secretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCY/EXAMPLE==",
-    "region": "eu-west-1",
-    "bucketName": "e2b-sandbox-dev-20261127093000123400000001",
-    "s3MountDir": "/opt/sentient",
-    "s3EndpointUrl": "",
-    "s3MountFreshnessSeconds": "2",
-    "e2bTemplateName": "e2b-sandbox-dev",
-    "e2bTemplateId": "tpl0123456789ab",
-}
-BACKEND_SETTINGS = values(Consumer.BACKEND, Channel.SETTINGS, OUTPUTS)
-HOST_SETTINGS = values(Consumer.HOST_MOUNT, Channel.SETTINGS, OUTPUTS)
+BACKEND_SETTINGS = values(Consumer.BACKEND, Channel.SETTINGS, SHARED_OUTPUTS)
+HOST_SETTINGS = values(Consumer.HOST_MOUNT, Channel.SETTINGS, SHARED_OUTPUTS)
 
 
 def override(**changes: Any) -> str:
@@ -124,7 +114,7 @@ class TestOverride:
         for credential in (
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
-            OUTPUTS["secretAccessKey"],
+            SHARED_OUTPUTS["secretAccessKey"],
         ):
             assert credential not in text
 
@@ -169,7 +159,7 @@ class TestUnit:
     def test_the_bucket_settings_are_its_environment_and_the_key_is_not(self) -> None:
         lines = [line for line in unit().splitlines() if line.startswith("Environment=")]
         assert lines == [f'Environment="{name}={value}"' for name, value in HOST_SETTINGS.items()]
-        assert OUTPUTS["secretAccessKey"] not in unit()
+        assert SHARED_OUTPUTS["secretAccessKey"] not in unit()
 
     def test_specifiers_and_quotes_cannot_change_a_value(self) -> None:
         text = unit(settings={**HOST_SETTINGS, "S3_ENDPOINT_URL": 'http://h:9/%n"x\\'})
@@ -197,7 +187,7 @@ class TestComponent:
             "e2b-sandbox-dev-backend",
             BackendFilesArgs(
                 stack="dev",
-                outputs=OUTPUTS,
+                outputs=SHARED_OUTPUTS,
                 mount_dir="/opt/sentient",
                 service_name="backend",
                 backend_dir="/srv/backend",

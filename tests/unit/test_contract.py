@@ -17,19 +17,8 @@ from components.contract import (
     values,
     variables,
 )
+from tests.support.sample_outputs import SHARED_OUTPUTS
 from tools.stack_outputs import OUTPUT_NAMES, SECRET_OUTPUTS
-
-OUTPUTS = {
-    "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-    "secretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCY/EXAMPLE==",
-    "region": "eu-west-1",
-    "bucketName": "e2b-sandbox-dev-20261127093000123400000001",
-    "s3MountDir": "/opt/sentient",
-    "s3EndpointUrl": "",
-    "s3MountFreshnessSeconds": "2",
-    "e2bTemplateName": "e2b-sandbox-dev",
-    "e2bTemplateId": "tpl0123456789ab",
-}
 
 
 def test_the_mount_program_reads_every_name_a_mount_is_sent() -> None:
@@ -68,20 +57,22 @@ def test_the_mount_program_reads_back_exactly_what_the_contract_writes(value: st
 
 
 def test_settings_and_credentials_split_by_channel() -> None:
-    assert values(Consumer.SANDBOX, Channel.CREDENTIALS, OUTPUTS) == {
-        "AWS_ACCESS_KEY_ID": OUTPUTS["accessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": OUTPUTS["secretAccessKey"],
+    assert values(Consumer.SANDBOX, Channel.CREDENTIALS, SHARED_OUTPUTS) == {
+        "AWS_ACCESS_KEY_ID": SHARED_OUTPUTS["accessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": SHARED_OUTPUTS["secretAccessKey"],
     }
-    sandbox = values(Consumer.SANDBOX, Channel.SETTINGS, OUTPUTS)
-    assert OUTPUTS["secretAccessKey"] not in sandbox.values()
+    sandbox = values(Consumer.SANDBOX, Channel.SETTINGS, SHARED_OUTPUTS)
+    assert SHARED_OUTPUTS["secretAccessKey"] not in sandbox.values()
     assert "E2B_TEMPLATE_NAME" not in sandbox  # the backend's business only
-    assert "S3_MOUNT_FRESHNESS_SECONDS" not in values(Consumer.BACKEND, Channel.SETTINGS, OUTPUTS)
+    assert "S3_MOUNT_FRESHNESS_SECONDS" not in values(
+        Consumer.BACKEND, Channel.SETTINGS, SHARED_OUTPUTS
+    )
 
 
 def test_a_control_character_or_a_missing_output_is_refused_by_name() -> None:
     with pytest.raises(ContractError, match="AWS_REGION contains a control character"):
-        values(Consumer.SANDBOX, Channel.SETTINGS, {**OUTPUTS, "region": "us-east-1\nX=1"})
-    missing = {k: v for k, v in OUTPUTS.items() if k != "bucketName"}
+        values(Consumer.SANDBOX, Channel.SETTINGS, {**SHARED_OUTPUTS, "region": "us-east-1\nX=1"})
+    missing = {k: v for k, v in SHARED_OUTPUTS.items() if k != "bucketName"}
     with pytest.raises(ContractError, match=r"missing stack output.*bucketName"):
         values(Consumer.SANDBOX, Channel.SETTINGS, missing)
     with pytest.raises(ContractError, match="contains a control character") as raised:
@@ -90,7 +81,7 @@ def test_a_control_character_or_a_missing_output_is_refused_by_name() -> None:
 
 
 def test_the_secret_is_the_key_pair_under_the_names_consumers_read() -> None:
-    assert json.loads(credentials_json(OUTPUTS)) == {
-        "AWS_ACCESS_KEY_ID": OUTPUTS["accessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": OUTPUTS["secretAccessKey"],
+    assert json.loads(credentials_json(SHARED_OUTPUTS)) == {
+        "AWS_ACCESS_KEY_ID": SHARED_OUTPUTS["accessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": SHARED_OUTPUTS["secretAccessKey"],
     }

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
-from components.image import context_digest, image_tag
+from components.image import context_digest, image_tag, sent_files
 from tests.support.program import STACKS, ProgramRun, run_program, stack_config
 from tests.support.pulumi_mocks import RecordingMocks
 
@@ -112,21 +112,6 @@ def test_local_stack_builds_without_registry_or_push(pulumi_mocks: RecordingMock
     assert result.outputs["imageName"].startswith("e2b-sandbox-local:sha-")
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_repository_is_immutable_scanned_encrypted_and_pruned(
-    pulumi_mocks: RecordingMocks, stack: str
-) -> None:
-    result = run_program(pulumi_mocks, stack)
-    repository = result.one(REPOSITORY).inputs
-    assert repository["imageTagMutability"] == "IMMUTABLE"
-    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
-    assert repository["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
-    keep = int(stack_config(stack).get("e2b-sandbox:ecrKeepImages", "10"))
-    (rule,) = json.loads(result.one(LIFECYCLE).inputs["policy"])["rules"]
-    assert rule["selection"]["countNumber"] == keep
-    assert result.one(LIFECYCLE).inputs["repository"] == result.one(REPOSITORY).outputs["name"]
-
-
 def test_rotation_changes_the_tag_and_the_tag_hides_the_secret(
     pulumi_mocks: RecordingMocks,
 ) -> None:
@@ -180,7 +165,35 @@ def test_context_digest_follows_what_the_build_sends(tmp_path: Path) -> None:
     assert context_digest(context) != second
 
 
-def test_the_real_context_digest_is_stable(repo_root: Path) -> None:
+def test_the_real_context_digest_covers_exactly_what_the_allow_list_sends(repo_root: Path) -> None:
     context = repo_root / "docker" / "e2b-sandbox"
-    assert context_digest(context) == context_digest(context)
-    assert len(context_digest(context)) == 64
+    assert sent_files(context) == [
+        ".dockerignore",
+        "e2b.Dockerfile",
+        "requirements.txt",
+        "s3mount.py",
+        "start-up.sh",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ignore", "sent"),
+    [
+        # A pattern matches from the context's root: *.md is the top level's only.
+        ("*.md\n", ["Dockerfile", "keep.txt", "sub/deep/c.md", "sub/x.md"]),
+        ("**/*.md\n", ["Dockerfile", "keep.txt"]),
+        # A directory's name excludes everything under it.
+        ("sub\n", ["Dockerfile", "a.md", "keep.txt"]),
+        # The last matching line decides; `!` brings a file back.
+        ("*\n!sub/x.md\n", ["Dockerfile", "sub/x.md"]),
+        ("sub\n!sub/deep\n", ["Dockerfile", "a.md", "keep.txt", "sub/deep/c.md"]),
+        ("# a comment\n\n", ["Dockerfile", "a.md", "keep.txt", "sub/deep/c.md", "sub/x.md"]),
+    ],
+)
+def test_the_context_filter_is_dockers_rule(tmp_path: Path, ignore: str, sent: list[str]) -> None:
+    for relative in ("Dockerfile", "a.md", "keep.txt", "sub/x.md", "sub/deep/c.md"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(relative)
+    (tmp_path / ".dockerignore").write_text(ignore)
+    # The .dockerignore and the Dockerfile always reach the builder (Docker's documented rule).
+    assert sent_files(tmp_path, "Dockerfile") == [".dockerignore", *sent]

@@ -4,17 +4,16 @@ together, and the outputs CI reads."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
+from components.policies import sandbox_access_policy
 from components.settings import SettingsError
-from tests.support.program import STACKS, ProgramRun, run_program, stack_config
+from tests.support.program import STACKS, ProgramRun, run_program
 from tests.support.pulumi_mocks import RecordingMocks
 from tools.stack_outputs import OUTPUT_NAMES, SECRET_OUTPUTS
 
@@ -117,238 +116,62 @@ def test_every_child_hangs_under_its_component_and_is_named_after_it(
         assert child.name.startswith(f"{child.parent_name}-"), child.name
 
 
-def test_components_register_their_outputs(repo_root: Path) -> None:
+def test_every_component_registers_its_outputs(repo_root: Path) -> None:
+    """Each ComponentResource class calls self.register_outputs in its own __init__."""
+    checked = 0
     for path in sorted((repo_root / "components").glob("*.py")):
-        source = path.read_text()
-        if "pulumi.ComponentResource)" in source:
-            assert "self.register_outputs(" in source, path.name
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.ClassDef) or not any(
+                ast.unparse(base) == "pulumi.ComponentResource" for base in node.bases
+            ):
+                continue
+            init = next(
+                f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"
+            )
+            calls = [
+                ast.unparse(call.func) for call in ast.walk(init) if isinstance(call, ast.Call)
+            ]
+            assert "self.register_outputs" in calls, f"{path.name}: {node.name}"
+            checked += 1
+    assert checked >= 7
 
 
-# --- bucket -----------------------------------------------------------------------------------
+# --- wiring: what each stack's settings make of the components -------------------------------
 
 
-def test_bucket_is_private_versioned_encrypted_and_tls_only(
-    pulumi_mocks: RecordingMocks, stack: str
-) -> None:
-    result = run(pulumi_mocks, stack)
-    bucket = result.one(BUCKET)
-    assert bucket.inputs["bucketPrefix"] == f"e2b-sandbox-{stack}-"
-    assert bucket.inputs["tags"] == {
-        "environment": stack,
-        "project": "e2b-sandbox",
-        "managed-by": "pulumi",
-    }
-    block = result.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
-    for flag in (
-        "blockPublicAcls",
-        "blockPublicPolicy",
-        "ignorePublicAcls",
-        "restrictPublicBuckets",
-    ):
-        assert block[flag] is True, flag
-    ownership = result.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
-    assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
-    versioning = result.one("aws:s3/bucketVersioning:BucketVersioning").inputs
-    assert versioning["versioningConfiguration"]["status"] == "Enabled"
-    encryption = result.one(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-    ).inputs
-    assert encryption["rules"] == [
-        {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
-    ]
-
-
-def test_kms_key_switches_the_bucket_to_sse_kms_with_a_bucket_key(
-    pulumi_mocks: RecordingMocks,
-) -> None:
-    result = run(pulumi_mocks, "staging", kmsKeyArn=KMS_KEY)
-    encryption = result.one(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-    ).inputs
-    assert encryption["rules"] == [
-        {
-            "applyServerSideEncryptionByDefault": {
-                "sseAlgorithm": "aws:kms",
-                "kmsMasterKeyId": KMS_KEY,
-            },
-            "bucketKeyEnabled": True,
-        }
-    ]
-    assert result.one(SECRET).inputs["kmsKeyId"] == KMS_KEY
-
-
-def test_bucket_policy_waits_for_the_public_access_block(pulumi_mocks: RecordingMocks) -> None:
-    result = run(pulumi_mocks, "dev")
-    policy = result.one("aws:s3/bucketPolicy:BucketPolicy")
-    block = result.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert block.name in policy.dependency_names
-    (statement,) = json.loads(policy.inputs["policy"])["Statement"]
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert result.outputs["bucketArn"] in statement["Resource"]
-
-
-def test_lifecycle_aborts_uploads_and_expires_noncurrent_versions(
-    pulumi_mocks: RecordingMocks, stack: str
-) -> None:
-    result = run(pulumi_mocks, stack)
-    lifecycle = result.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
-    rules = {rule["id"]: rule for rule in lifecycle.inputs["rules"]}
-    assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"] == {
-        "daysAfterInitiation": 7
-    }
-    configured = int(stack_config(stack).get("e2b-sandbox:noncurrentVersionDays", "30"))
-    assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"] == {
-        "noncurrentDays": configured
-    }
-    assert all(rule["status"] == "Enabled" for rule in rules.values())
-    versioning = result.one("aws:s3/bucketVersioning:BucketVersioning")
-    assert versioning.name in lifecycle.dependency_names
-
-
-def test_only_prod_protects_and_retains_the_bucket(
+def test_only_prod_protects_and_retains_the_bucket_and_only_local_and_dev_force_destroy(
     pulumi_mocks: RecordingMocks, stack: str
 ) -> None:
     bucket = run(pulumi_mocks, stack).one(BUCKET)
     assert bucket.options.protect is (stack == "prod")
     assert bucket.options.retain_on_delete is (stack == "prod")
     assert bucket.inputs["forceDestroy"] is (stack in ("local", "dev"))
+    assert bucket.inputs["bucketPrefix"] == f"e2b-sandbox-{stack}-"
 
 
-# --- identity ---------------------------------------------------------------------------------
-
-
-def test_identity_gets_its_permissions_only_through_its_group(
-    pulumi_mocks: RecordingMocks, stack: str
-) -> None:
-    result = run(pulumi_mocks, stack)
-    user = result.one("aws:iam/user:User")
-    group = result.one("aws:iam/group:Group")
-    assert user.inputs["path"] == group.inputs["path"] == f"/e2b-sandbox/{stack}/"
-    membership = result.one("aws:iam/userGroupMembership:UserGroupMembership").inputs
-    assert membership == {"user": user.outputs["name"], "groups": [group.outputs["name"]]}
-    group_policy = result.one("aws:iam/groupPolicy:GroupPolicy").inputs
-    assert group_policy["group"] == group.outputs["name"]
-    document = json.loads(group_policy["policy"])
-    resources = {s["Resource"] for s in document["Statement"] if isinstance(s["Resource"], str)}
-    assert result.outputs["bucketArn"] in resources
-    direct = {"aws:iam/userPolicy:UserPolicy", "aws:iam/userPolicyAttachment:UserPolicyAttachment"}
-    assert not [r for r in result.resources if r.type in direct]
-
-
-def test_permissions_boundary_is_set_when_configured(pulumi_mocks: RecordingMocks) -> None:
-    boundary = "arn:aws:iam::123456789012:policy/sandbox-boundary"
-    result = run(pulumi_mocks, "prod", permissionsBoundaryArn=boundary)
-    assert result.one("aws:iam/user:User").inputs["permissionsBoundary"] == boundary
-    assert "permissionsBoundary" not in run(pulumi_mocks, "prod").one("aws:iam/user:User").inputs
-
-
-def test_key_prefixes_reach_the_group_policy(pulumi_mocks: RecordingMocks) -> None:
-    result = run(pulumi_mocks, "dev", allowedKeyPrefixes=json.dumps(["sandboxes/"]))
-    document = json.loads(result.one("aws:iam/groupPolicy:GroupPolicy").inputs["policy"])
-    objects = next(s for s in document["Statement"] if s["Sid"] == "ReadWriteObjects")
-    assert objects["Resource"] == f"{result.outputs['bucketArn']}/sandboxes/*"
-
-
-# --- credentials ------------------------------------------------------------------------------
-
-
-def secret_document(result: ProgramRun) -> dict[str, str]:
-    raw = result.one(SECRET_VERSION).inputs["secretString"]
-    assert is_rpc_secret(raw), "the Secrets Manager value must travel as a secret"
-    return dict(json.loads(unwrap_rpc_secret(raw)))
-
-
-def test_the_secret_holds_the_active_key_pair(pulumi_mocks: RecordingMocks, stack: str) -> None:
-    result = run(pulumi_mocks, stack)
-    (key,) = result.of_type(ACCESS_KEY)
-    assert key.inputs["user"] == result.outputs["iamUserName"]
-    # The key pair only: the bucket's settings travel on their own channel (components/contract).
-    assert secret_document(result) == {
-        "AWS_ACCESS_KEY_ID": key.outputs["id"],
-        "AWS_SECRET_ACCESS_KEY": key.outputs["secret"],
-    }
-    assert result.outputs["secretAccessKey"] == key.outputs["secret"]
-    version = result.one(SECRET_VERSION).inputs
-    assert version["secretId"] == result.one(SECRET).id
-
-
-def test_recovery_window_is_zero_only_where_keys_are_disposable(
+def test_the_secret_can_be_recovered_only_where_keys_are_not_disposable(
     pulumi_mocks: RecordingMocks, stack: str
 ) -> None:
     window = run(pulumi_mocks, stack).one(SECRET).inputs["recoveryWindowInDays"]
     assert window == (0 if stack in ("local", "dev") else 30)
 
 
-def test_rotation_keeps_both_keys_while_consumers_switch(pulumi_mocks: RecordingMocks) -> None:
-    before = run(pulumi_mocks, "prod")
-    both = run(pulumi_mocks, "prod", keySlots=json.dumps(["blue", "green"]))
-    switched = run(
+def test_the_identity_can_reach_exactly_the_stacks_bucket(
+    pulumi_mocks: RecordingMocks, stack: str
+) -> None:
+    result = run(pulumi_mocks, stack, allowedKeyPrefixes=json.dumps(["sandboxes/"]))
+    document = json.loads(result.one("aws:iam/groupPolicy:GroupPolicy").inputs["policy"])
+    assert document == sandbox_access_policy(result.outputs["bucketArn"], ["sandboxes/"])
+    assert result.one("aws:iam/user:User").inputs["path"] == f"/e2b-sandbox/{stack}/"
+
+
+def test_the_active_slot_is_what_every_consumer_gets(pulumi_mocks: RecordingMocks) -> None:
+    result = run(
         pulumi_mocks, "prod", keySlots=json.dumps(["blue", "green"]), activeKeySlot="green"
     )
-    retired = run(pulumi_mocks, "prod", keySlots=json.dumps(["green"]), activeKeySlot="green")
-
-    def key_ids(result: ProgramRun) -> dict[str, str]:
-        return {r.name.rsplit("-", 1)[1]: r.outputs["id"] for r in result.of_type(ACCESS_KEY)}
-
-    assert set(key_ids(before)) == {"blue"}
-    assert set(key_ids(both)) == {"blue", "green"}
-    # Adding the green key changes nothing any consumer sees.
-    assert both.outputs["accessKeyId"] == before.outputs["accessKeyId"] == key_ids(both)["blue"]
-    assert switched.outputs["accessKeyId"] == key_ids(switched)["green"]
-    assert secret_document(switched)["AWS_ACCESS_KEY_ID"] == key_ids(switched)["green"]
-    # Retiring blue deletes only its key: green, and what consumers use, stay the same.
-    assert set(key_ids(retired)) == {"green"}
-    assert retired.outputs["accessKeyId"] == switched.outputs["accessKeyId"]
-
-
-# --- stack files ------------------------------------------------------------------------------
-
-
-def known_aws_config_keys() -> set[str]:
-    """The keys pulumi_aws's own config module reads."""
-    spec = importlib.util.find_spec("pulumi_aws.config.vars")
-    assert spec is not None and spec.origin is not None
-    source = Path(spec.origin).read_text()
-    return set(re.findall(r"__config__\.get\w*\('(\w+)'\)", source))
-
-
-def test_every_aws_key_in_every_stack_file_is_known_to_the_provider(repo_root: Path) -> None:
-    known = known_aws_config_keys()
-    assert {"region", "endpoints", "s3UsePathStyle"} <= known
-    for stack in STACKS:
-        for key in stack_config(stack):
-            if key.startswith("aws:"):
-                assert key.removeprefix("aws:") in known, f"{stack}: {key}"
-
-
-def test_every_project_key_in_every_stack_file_is_declared(repo_root: Path) -> None:
-    declared = set(yaml.safe_load((repo_root / "Pulumi.yaml").read_text())["config"])
-    for stack in STACKS:
-        for key in stack_config(stack):
-            if key.startswith("e2b-sandbox:"):
-                assert key.removeprefix("e2b-sandbox:") in declared, f"{stack}: {key}"
-        assert stack_config(stack)["e2b-sandbox:environment"] == stack
-
-
-def test_local_stack_targets_the_emulator_only() -> None:
-    config = stack_config("local")
-    (endpoints,) = json.loads(config["aws:endpoints"])
-    assert set(endpoints) >= {"s3", "iam", "sts", "secretsmanager"}
-    assert all(url.startswith("http://127.0.0.1:") for url in endpoints.values())
-    for flag in ("skipCredentialsValidation", "skipRequestingAccountId", "s3UsePathStyle"):
-        assert config[f"aws:{flag}"] == "true", flag
-    for stack in ("dev", "staging", "prod"):
-        assert "aws:endpoints" not in stack_config(stack)
-
-
-def test_pulumi_yaml_runtime(repo_root: Path) -> None:
-    project = yaml.safe_load((repo_root / "Pulumi.yaml").read_text())
-    assert project["name"] == "e2b-sandbox"
-    assert project["runtime"] == {
-        "name": "python",
-        "options": {"toolchain": "pip", "virtualenv": ".venv"},
-    }
-    assert project["stackConfigDir"] == "stacks"
+    green = next(r for r in result.of_type(ACCESS_KEY) if r.name.endswith("-green"))
+    assert result.outputs["accessKeyId"] == green.outputs["id"]
+    assert result.outputs["secretAccessKey"] == green.outputs["secret"]
 
 
 def test_the_backends_files_give_it_the_same_bucket_and_path(

@@ -15,22 +15,39 @@ import yaml
 from components.settings import (
     BUCKET_PREFIX_MAX,
     CONFIG_KEYS,
+    CONFIG_TYPES,
     E2B_API_KEY,
+    ENVIRONMENT_RULES,
+    PROJECT,
     REGION_KEY,
     Settings,
     SettingsError,
+    default_tags,
     load_settings,
+    settings_from_pulumi,
 )
 
 VALID: dict[str, str | None] = {"environment": "dev", REGION_KEY: "eu-central-1"}
 KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 
 
-def load(**overrides: str | None) -> Settings:
-    return load_settings({**VALID, **overrides}, stack="test-stack", e2b_api_key=API_KEY)
-
-
-API_KEY = pulumi.Output.secret("e2b_test_key")
+def load(
+    stack: str = "test-stack", api_key: str | None = "e2b_test_key", /, **overrides: str | None
+) -> Settings:
+    """Settings from config strings as `pulumi config set` stores them, read the way the program
+    reads them (settings_from_pulumi: the SDK's typed getters, then the rules)."""
+    values = {**VALID, **overrides}
+    environment = values.get("environment") or "dev"
+    config = {
+        (key if ":" in key else f"{PROJECT}:{key}"): value
+        for key, value in values.items()
+        if value is not None
+    }
+    config["aws:defaultTags"] = json.dumps({"tags": default_tags(environment)})
+    if api_key is not None:
+        config[f"{PROJECT}:{E2B_API_KEY}"] = api_key
+    pulumi.runtime.set_all_config(config, secret_keys=[f"{PROJECT}:{E2B_API_KEY}"])
+    return settings_from_pulumi(stack)
 
 
 def project_config(repo_root: Path) -> dict[str, Any]:
@@ -78,7 +95,6 @@ def test_defaults_and_derived_values() -> None:
     assert settings.backend_dir == "/srv/backend"
     assert settings.mount_freshness_seconds == 2
     assert settings.sandbox_code_user == "user"
-    assert settings.tags == {"environment": "dev", "project": "e2b-sandbox", "managed-by": "pulumi"}
 
 
 @pytest.mark.parametrize(
@@ -197,7 +213,7 @@ BAD_INPUTS: list[tuple[dict[str, str | None], list[str]]] = [
     ({"backendMountCheckImage": "busybox:latest"}, ["backendMountCheckImage", "not 'latest'"]),
     ({"backendMountsInContainer": "yes"}, ["backendMountsInContainer", "true or false"]),
     ({"mountFreshnessSeconds": "3601"}, ["mountFreshnessSeconds", "from 0 to 3600"]),
-    ({"mountFreshnessSeconds": "two"}, ["mountFreshnessSeconds", "whole number of seconds"]),
+    ({"mountFreshnessSeconds": "two"}, ["mountFreshnessSeconds", "whole number"]),
     ({"sandboxCodeUser": "admin"}, ["sandboxCodeUser", "'admin'", "user", "root"]),
     ({"e2bCpuCount": "0"}, ["e2bCpuCount", "at least 1"]),
     ({"e2bCpuCount": "1.5"}, ["e2bCpuCount", "whole number"]),
@@ -265,22 +281,9 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "4 problem(s)" in str(raised.value)
 
 
-def test_each_key_is_parsed_as_the_type_pulumi_yaml_declares(repo_root: Path) -> None:
-    from components import settings as module
-
-    expected = {
-        "integer": module._parse_int,
-        "boolean": module._parse_bool,
-        "array": module._parse_string_list,
-    }
-    for key, spec in project_config(repo_root).items():
-        parser = module._PARSERS.get(key, (str, ""))[0]
-        assert parser is expected.get(spec["type"], str), key
-
-
 def test_a_template_without_its_key_stops_with_one_message_naming_the_key() -> None:
     with pytest.raises(SettingsError) as raised:
-        load_settings({**VALID, "e2bTemplate": "true"}, stack="test-stack", e2b_api_key=None)
+        load("test-stack", None, e2bTemplate="true")
     assert raised.value.problems == [
         "e2b-sandbox:e2bApiKey = None: must be set while e2bTemplate is true: "
         "`pulumi config set --secret e2b-sandbox:e2bApiKey <key>` (E2B dashboard, Team "
@@ -291,10 +294,10 @@ def test_a_template_without_its_key_stops_with_one_message_naming_the_key() -> N
 @pytest.mark.parametrize("environment", ["dev", "staging", "local"])
 def test_a_stack_named_like_an_environment_must_be_that_environment(environment: str) -> None:
     with pytest.raises(SettingsError) as raised:
-        load_settings({**VALID, "environment": environment}, stack="prod", e2b_api_key=API_KEY)
+        load("prod", environment=environment)
     assert any("environment" in p and "prod" in p for p in raised.value.problems)
-    assert load_settings({**VALID, "environment": "prod"}, stack="prod", e2b_api_key=API_KEY)
-    assert load_settings({**VALID, "environment": "dev"}, stack="alice-dev", e2b_api_key=API_KEY)
+    assert load("prod", environment="prod")
+    assert load("alice-dev", environment="dev")
 
 
 @pytest.mark.parametrize(
@@ -307,3 +310,30 @@ def test_s3_compatible_endpoints_keep_working(good: str) -> None:
 @pytest.mark.parametrize("good", ["/opt/sentient", "/mnt/shared", "/srv/e2b/files"])
 def test_mount_dirs_of_their_own_keep_working(good: str) -> None:
     assert load(mountDir=good).mount_dir == good
+
+
+def test_the_typed_getters_follow_the_types_pulumi_yaml_declares(repo_root: Path) -> None:
+    declared = {key: spec["type"] for key, spec in project_config(repo_root).items()}
+    assert {k: v for k, v in declared.items() if v != "string"} == dict(CONFIG_TYPES)
+
+
+def test_every_environment_has_its_rules_in_one_table() -> None:
+    assert set(ENVIRONMENT_RULES) == {"local", "dev", "staging", "prod"}
+    assert [e for e, r in ENVIRONMENT_RULES.items() if r.protected] == ["prod"]
+    assert [e for e, r in ENVIRONMENT_RULES.items() if not r.pushes_image] == ["local"]
+    assert [e for e, r in ENVIRONMENT_RULES.items() if r.disposable] == ["local", "dev"]
+
+
+def test_the_default_tags_must_be_in_the_stack_file() -> None:
+    pulumi.runtime.set_all_config(
+        {f"{PROJECT}:environment": "dev", REGION_KEY: "us-east-1"}, secret_keys=[]
+    )
+    with pytest.raises(SettingsError, match=r"aws:defaultTags = None: must tag every resource"):
+        settings_from_pulumi("dev")
+
+
+def test_typed_values_of_the_wrong_type_are_problems_too() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**VALID, "ecrKeepImages": "10", "forceDestroy": 1}, "test-stack")
+    assert "e2b-sandbox:ecrKeepImages = '10': must be a whole number" in raised.value.problems
+    assert "e2b-sandbox:forceDestroy = 1: must be true or false" in raised.value.problems

@@ -17,27 +17,19 @@ import yaml
 import s3mount
 from components.backend_files import MOUNT_PROGRAM, render_compose_override
 from components.contract import Channel, Consumer, values
+from tests.support.sample_outputs import SECRET, SHARED_OUTPUTS
 from tools.stack_outputs import OUTPUT_NAMES, SECRET_OUTPUTS, main
 
-SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY/EXAMPLE=="
 OUTPUTS: dict[str, object] = {
-    "bucketName": "e2b-sandbox-dev-20261127093000123400000001",
+    **SHARED_OUTPUTS,
     "bucketArn": "arn:aws:s3:::e2b-sandbox-dev-20261127093000123400000001",
-    "region": "eu-west-1",
     "iamUserName": "e2b-sandbox-dev-s3",
     "iamUserArn": "arn:aws:iam::123456789012:user/e2b-sandbox/e2b-sandbox-dev-s3",
-    "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
-    "secretAccessKey": SECRET,
     "credentialsSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf",
     "backendReadPolicyArn": "arn:aws:iam::123456789012:policy/e2b-sandbox/dev/read-x",
-    "s3MountDir": "/opt/sentient",
-    "s3EndpointUrl": "",
-    "s3MountFreshnessSeconds": "2",
     "imageName": "e2b-sandbox-dev",
     "imageRef": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/e2b-sandbox-dev@sha256:" + "a" * 64,
     "ecrRepositoryUrl": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/e2b-sandbox-dev",
-    "e2bTemplateName": "e2b-sandbox-dev",
-    "e2bTemplateId": "tpl0123456789ab",
     "e2bBuildId": "build-0123456789ab",
     "composeOverride": "services:\n  backend:\n    env_file: []\n",
     "hostMountUnit": "[Unit]\nDescription=x\n",

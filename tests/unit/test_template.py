@@ -20,7 +20,7 @@ from components.template import (
     TemplateBuildError,
 )
 from tests.support.fake_e2b import API_KEY, FakeE2B, fake_e2b
-from tests.support.program import STACKS, TEST_E2B_API_KEY, run_program, stack_config
+from tests.support.program import STACKS, TEST_E2B_API_KEY, run_program
 from tests.support.pulumi_mocks import RecordingMocks
 from tools.stack_outputs import find_revealed_secrets
 
@@ -214,11 +214,3 @@ def test_a_preview_of_a_changed_key_shows_no_value_and_passes_the_guard(
     assert "e2b_new_key_1111" not in json.dumps(
         {k: v for k, v in inputs.items() if k not in ("apiKey", "registryPassword")}
     )
-
-
-def test_stacks_that_build_a_template_say_so(repo_root: Any) -> None:
-    assert [s for s in STACKS if stack_config(s).get("e2b-sandbox:e2bTemplate") == "true"] == [
-        "dev",
-        "staging",
-        "prod",
-    ]

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO_ROOT
+
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 ACTIONLINT = Path(sys.executable).parent / "actionlint"

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = REPO_ROOT / "docker" / "e2b-sandbox" / "e2b.Dockerfile"
+from tests.support.paths import DOCKERFILE, REPO_ROOT
+
 HADOLINT = Path(sys.executable).parent / "hadolint"
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 CREDENTIAL_ARGS = ("SANDBOX_CREDENTIALS",)
