@@ -22,9 +22,11 @@ from components.shared_values import channel_values
 @dataclass(frozen=True)
 class BackendFilesArgs:
     stack: str
+    """The stack's name, for the files' headers."""
     outputs: Mapping[str, pulumi.Input[str]]
     """The stack outputs the files' values come from, by name."""
     mount_dir: str
+    """Where the bucket appears, on the backend's host and in its container alike."""
     service_name: str
     """The backend's service in its own compose file."""
     backend_dir: str

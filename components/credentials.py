@@ -21,6 +21,7 @@ from components.policies import secret_read_policy
 @dataclass(frozen=True)
 class SandboxCredentialsArgs:
     user_name: pulumi.Input[str]
+    """The sandbox identity's user, whose keys these are."""
     key_slots: Sequence[str]
     """The slots whose keys exist: one normally, both during a rotation."""
     active_key_slot: str

@@ -19,6 +19,7 @@ class SandboxIdentityArgs:
     iam_path: str
     """IAM path of the user and group, e.g. /e2b-sandbox/dev/: lets audits and SCPs find them."""
     region: str
+    """The stack's region: a KMS key is usable only through S3 there."""
     key_prefixes: Sequence[str] = ()
     """Key prefixes inside the bucket the identity may use; empty means the whole bucket."""
     kms_key_arn: str | None = None

@@ -202,12 +202,15 @@ class SandboxTemplateArgs:
     image_ref: pulumi.Input[str]
     """The pushed image by digest: the template is built from exactly this build."""
     registry_username: pulumi.Input[str]
+    """The registry login's user (ECR's is AWS)."""
     registry_password: pulumi.Input[str]
     """A short-lived registry token (ECR's, 12 hours): enough for the one build, nothing else."""
     api_key: pulumi.Input[str]
     """E2B's API key, a secret."""
     cpu_count: int
+    """CPUs of every sandbox made from the template."""
     memory_mb: int
+    """Memory of every sandbox, MiB."""
     api_url: str = ""
     """E2B's API, when not E2B's own (a self-hosted E2B); empty means the SDK's default."""
     timeout_seconds: int = 1800
