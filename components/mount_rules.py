@@ -3,7 +3,8 @@
 The mount program (docker/e2b-sandbox/s3mount.py) runs in the image and on backend hosts, so it
 lives in the image's build context and checks its settings itself. The stack refuses the same
 values before any resource exists, with the very same functions, loaded here from that file: one
-rule, enforced where a value is set and where it is used.
+rule, enforced where a value is set and where it is used. The outputs tool writes its files the
+program's way too (`write_atomically`), so a reader never sees half a file on either side.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from components.backend_files import MOUNT_PROGRAM
 
@@ -31,3 +33,4 @@ def _load() -> object:
 _PROGRAM = _load()
 mount_dir_problem: Callable[[str], str | None] = getattr(_PROGRAM, "mount_dir_problem")  # noqa: B009
 endpoint_url_problem: Callable[[str], str | None] = getattr(_PROGRAM, "endpoint_url_problem")  # noqa: B009
+write_atomically: Callable[[Path, str, int], None] = getattr(_PROGRAM, "write_atomically")  # noqa: B009

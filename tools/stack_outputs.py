@@ -23,12 +23,11 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from components import contract
+from components import contract, mount_rules
 from components.backend_files import (
     ENV_FILE_NAME,
     MOUNT_PROGRAM,
@@ -205,25 +204,17 @@ def make_parents(path: Path, mode: int) -> None:
 
 
 def write_private(path: Path, text: str, mode: int) -> None:
-    """Writes `text` with `mode` via a temporary file in the same directory, then renames it.
+    """Writes `text` with `mode` the mount program's way (a temporary file, then a rename).
     Directories it makes are 0700 for a private file, 0755 otherwise."""
     if path.is_dir():
         raise OutputsError(f"{path} is a directory: pass a file name with --output")
     try:
         make_parents(path, 0o700 if mode & 0o077 == 0 else 0o755)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        mount_rules.write_atomically(path, text, mode)
     except OSError as error:
         raise OutputsError(
             f"cannot write {path}: {error.strerror}. Pass --output with a path you may write"
         ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(temporary).chmod(mode)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _github(outputs: Mapping[str, object], stack: str, path: str | None) -> str:

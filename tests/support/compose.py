@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.podman import podman_env
+from tests.support.ports import stop
 
 
 def compose_binary() -> Path:
@@ -42,12 +43,7 @@ def podman_api(directory: Path) -> Iterator[str]:
             time.sleep(0.1)
         yield f"unix://{socket}"
     finally:
-        service.terminate()
-        try:
-            service.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait(timeout=10)
+        stop(service)
 
 
 def compose(
