@@ -79,9 +79,10 @@ def read_outputs(stack: str, source: str | None) -> dict[str, object]:
     else:
         try:
             text = Path(source).read_text(encoding="utf-8")
-        except OSError as error:
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
             raise OutputsError(
-                f"cannot read {source}: {error.strerror}. Save the outputs with "
+                f"cannot read {source}: {reason}. Save the outputs with "
                 f"`pulumi stack output --stack {stack} --json --show-secrets > FILE` first"
             ) from None
         origin = source
@@ -229,8 +230,13 @@ def _github(outputs: Mapping[str, object], stack: str, path: str | None) -> str:
     sys.stdout.write(mask_commands(outputs))
     sys.stdout.flush()
     # One write of the whole block: bad input stopped us before anything reached the file.
-    with Path(path).open("a", encoding="utf-8") as handle:
-        handle.write(text)
+    try:
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise OutputsError(
+            f"cannot append to {path}: {error.strerror}. Pass --output with a file you may write"
+        ) from None
     return ""
 
 

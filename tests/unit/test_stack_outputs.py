@@ -124,6 +124,21 @@ class TestEnv:
 
 
 class TestBadInput:
+    @pytest.mark.parametrize("target", ["a-directory", "missing-directory/github-output"])
+    def test_github_outputs_to_a_path_it_cannot_append_to_is_a_message(
+        self, target: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        Path("a-directory").mkdir()
+        assert _run("--format", "github", "--output", target) == 1
+        assert f"cannot append to {target}:" in capsys.readouterr().err
+
+    def test_an_input_that_is_not_utf8_is_a_message(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        Path("outputs.bin").write_bytes(b"\xff\xfe{}")
+        assert main(["--stack", "dev", "--input", "outputs.bin", "--format", "json"]) == 1
+        assert "cannot read outputs.bin: not UTF-8 text" in capsys.readouterr().err
+
     def test_a_missing_output_is_named_with_the_fix_and_nothing_is_written(
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
