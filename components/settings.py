@@ -533,14 +533,14 @@ def _validate_template(s: Settings, problems: _Problems) -> None:
         problems.add(
             "e2bMemoryMb", s.e2b_memory_mb, "must be an even whole number of MiB, at least 512"
         )
-    if s.e2b_api_url is not None:
-        parts = urlsplit(s.e2b_api_url)
-        if parts.scheme != "https" or not parts.hostname or parts.username or parts.query:
-            problems.add(
-                "e2bApiUrl",
-                s.e2b_api_url,
-                "must be an https URL of E2B's API (a self-hosted E2B), or empty for E2B's own",
-            )
+    # The endpoint rule (host, port, no user, comma, space or control character), https only.
+    url = s.e2b_api_url
+    if url is not None and (endpoint_url_problem(url) or urlsplit(url).scheme != "https"):
+        problems.add(
+            "e2bApiUrl",
+            s.e2b_api_url,
+            "must be an https URL of E2B's API (a self-hosted E2B), or empty for E2B's own",
+        )
 
 
 def _validate_base_image(image: str | None, problems: _Problems) -> None:

@@ -32,8 +32,12 @@ START_SCRIPT = "/root/.jupyter/start-up.sh"
 START_COMMAND = f"sudo {START_SCRIPT}"
 # The code-interpreter server answers on 49999 once Jupyter is up: the sandbox is ready.
 READY_COMMAND = 'curl -s -o /dev/null -w "%{http_code}" http://localhost:49999/health | grep -q 200'
-# What the provider rebuilds for; the name replaces, the secrets never trigger anything.
+# What the provider rebuilds for. A new name or another E2B (apiUrl) replaces the template; a
+# rotated E2B key is only stored (refresh and destroy need the current one); the registry token,
+# new on every run and used only by a build, changes nothing.
 BUILD_INPUTS = ("imageRef", "startCmd", "readyCmd", "cpuCount", "memoryMb")
+REPLACE_INPUTS = ("name", "apiUrl")
+STORED_INPUTS = ("apiKey",)
 SECRET_INPUTS = ("apiKey", "registryPassword")
 LOG_TAIL_LINES = 20
 
@@ -74,14 +78,17 @@ class E2BTemplateProvider(pulumi.dynamic.ResourceProvider):
     def diff(
         self, _id: str, olds: dict[str, Any], news: dict[str, Any]
     ) -> pulumi.dynamic.DiffResult:
-        changed = [key for key in ("name", *BUILD_INPUTS) if olds.get(key) != news.get(key)]
+        watched = (*REPLACE_INPUTS, *BUILD_INPUTS, *STORED_INPUTS)
+        changed = [key for key in watched if olds.get(key) != news.get(key)]
         return pulumi.dynamic.DiffResult(
-            changes=bool(changed), replaces=["name"] if "name" in changed else []
+            changes=bool(changed), replaces=[key for key in changed if key in REPLACE_INPUTS]
         )
 
     def update(
-        self, _id: str, _olds: dict[str, Any], news: dict[str, Any]
+        self, _id: str, olds: dict[str, Any], news: dict[str, Any]
     ) -> pulumi.dynamic.UpdateResult:
+        if all(olds.get(key) == news.get(key) for key in BUILD_INPUTS) and olds.get("buildId"):
+            return pulumi.dynamic.UpdateResult(outs=self._outs(news, olds["buildId"]))
         _, build_id = self._build(news)
         return pulumi.dynamic.UpdateResult(outs=self._outs(news, build_id))
 

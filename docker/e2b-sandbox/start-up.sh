@@ -75,12 +75,17 @@ confine() {
 prepare_home() {
   local name="$1" home source
   home="$(getent passwd "$name" | cut -d: -f6)"
+  # Only what is copied changes owner: a chown -R of the whole home would walk into a bucket
+  # mounted under it (a mount dir such as /home/user/data) and rewrite every object.
+  chown "$name:" "$home"
+  local copied
   for source in /root/.jupyter /root/.ipython /root/.config/matplotlib; do
     [ -d "$source" ] || continue
-    mkdir -p "$home/${source#/root/}"
-    cp -a --no-clobber "$source/." "$home/${source#/root/}/"
+    copied="${source#/root/}"
+    mkdir -p "$home/$copied"
+    cp -a --no-clobber "$source/." "$home/$copied/"
+    chown -R "$name:" "$home/${copied%%/*}"
   done
-  chown -R "$name:" "$home"
 }
 
 # Runs a command as the code user: no supplementary privileges, no way to gain any (no_new_privs

@@ -130,16 +130,33 @@ def test_rotation_changes_the_tag_and_the_tag_hides_the_secret(
         assert not result.outputs["imageName"].endswith(":latest")
 
 
-def test_image_tag_depends_on_every_input() -> None:
-    base = image_tag("c" * 64, "AKIA1", "bucket", "us-east-1", "/opt/sentient", "", "")
-    assert base.startswith("sha-") and len(base) == 20
-    assert image_tag("c" * 64, "AKIA1", "bucket", "us-east-1", "/opt/sentient", "", "") == base
-    for changed in (
-        image_tag("d" * 64, "AKIA1", "bucket", "us-east-1", "/opt/sentient", "", ""),
-        image_tag("c" * 64, "AKIA2", "bucket", "us-east-1", "/opt/sentient", "", ""),
-        image_tag("c" * 64, "AKIA1", "bucket", "us-east-1", "/mnt/files", "", ""),
-    ):
-        assert changed != base
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"e2b-sandbox:sandboxCodeUser": "root"},
+        {"e2b-sandbox:baseImage": "e2bdev/code-interpreter:1.5.0"},
+        {"e2b-sandbox:mountFreshnessSeconds": "30"},
+        {"e2b-sandbox:mountDir": "/mnt/files"},
+        {
+            "e2b-sandbox:keySlots": json.dumps(["blue", "green"]),
+            "e2b-sandbox:activeKeySlot": "green",
+        },
+    ],
+)
+def test_the_image_name_changes_with_every_build_input(
+    pulumi_mocks: RecordingMocks, change: dict[str, str]
+) -> None:
+    # Through the component: the tag must follow every input the build gets, or an old image
+    # would be reused under a new configuration.
+    name = run_program(pulumi_mocks, "dev").outputs["imageName"]
+    assert run_program(pulumi_mocks, "dev").outputs["imageName"] == name
+    assert run_program(pulumi_mocks, "dev", change).outputs["imageName"] != name
+
+
+def test_image_tag_is_a_short_hash_of_the_context_and_inputs() -> None:
+    tag = image_tag("c" * 64, "settings", "AKIA1")
+    assert tag.startswith("sha-") and len(tag) == 20
+    assert image_tag("d" * 64, "settings", "AKIA1") != tag
 
 
 def make_context(root: Path) -> Path:

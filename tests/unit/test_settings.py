@@ -224,6 +224,10 @@ BAD_INPUTS: list[tuple[dict[str, str | None], list[str]]] = [
     ({"e2bMemoryMb": "511"}, ["e2bMemoryMb", "even", "at least 512"]),
     ({"e2bMemoryMb": "1025"}, ["e2bMemoryMb", "even"]),
     ({"e2bApiUrl": "http://api.e2b.local"}, ["e2bApiUrl", "https URL"]),
+    ({"e2bApiUrl": "https://ho\nst"}, ["e2bApiUrl", "https URL"]),
+    ({"e2bApiUrl": "https://h x"}, ["e2bApiUrl", "https URL"]),
+    ({"e2bApiUrl": "https://h:abc"}, ["e2bApiUrl", "https URL"]),
+    ({"e2bApiUrl": "https://h,x"}, ["e2bApiUrl", "https URL"]),
     ({"environment": "local", "e2bTemplate": "true"}, ["e2bTemplate", "never pushed"]),
     # Found by a hostile review (issue 11): each passed before.
     (

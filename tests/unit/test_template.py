@@ -15,6 +15,7 @@ from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from components.template import (
     READY_COMMAND,
+    SECRET_INPUTS,
     START_COMMAND,
     E2BTemplateProvider,
     TemplateBuildError,
@@ -22,7 +23,6 @@ from components.template import (
 from tests.support.fake_e2b import API_KEY, FakeE2B, fake_e2b
 from tests.support.program import STACKS, TEST_E2B_API_KEY, run_program
 from tests.support.pulumi_mocks import RecordingMocks
-from tools.stack_outputs import find_revealed_secrets
 
 DIGEST = "123456789012.dkr.ecr.us-east-1.amazonaws.com/e2b-sandbox-dev@sha256:" + "a" * 64
 TEMPLATE = "pulumi-python:dynamic/template:E2BTemplate"
@@ -89,10 +89,23 @@ def test_a_new_digest_or_size_rebuilds_the_same_template_and_a_new_name_replaces
     assert (renamed.changes, renamed.replaces) == (True, ["name"])
 
 
-def test_a_new_key_or_registry_token_rebuilds_nothing() -> None:
+def test_a_fresh_registry_token_changes_nothing_and_another_e2b_replaces() -> None:
     olds = props(buildId="build-1")
-    news = props(apiKey="e2b_rotated_key", registryPassword="a-fresh-ecr-token")
-    assert PROVIDER.diff("tpl0001", olds, news).changes is False
+    assert PROVIDER.diff("tpl0001", olds, props(registryPassword="a-fresh-token")).changes is False
+    moved = PROVIDER.diff("tpl0001", olds, props(apiUrl="https://e2b.example.com"))
+    assert (moved.changes, moved.replaces) == (True, ["apiUrl"])
+
+
+def test_a_rotated_e2b_key_is_stored_without_a_rebuild(e2b: FakeE2B) -> None:
+    created = PROVIDER.create(props())
+    olds = created.outs or {}
+    e2b.requests.clear()
+    diff = PROVIDER.diff(created.id, olds, props(apiKey="e2b_rotated_key"))
+    assert (diff.changes, diff.replaces) == (True, [])
+    updated = PROVIDER.update(created.id, olds, props(apiKey="e2b_rotated_key"))
+    assert e2b.requests == []
+    assert updated.outs is not None
+    assert (updated.outs["apiKey"], updated.outs["buildId"]) == ("e2b_rotated_key", "build-1")
 
 
 def test_update_starts_a_new_build_of_the_same_template(e2b: FakeE2B) -> None:
@@ -198,19 +211,13 @@ def test_cpu_and_memory_come_from_the_stack(pulumi_mocks: RecordingMocks) -> Non
     assert (inputs["cpuCount"], inputs["memoryMb"]) == (4, 8192)
 
 
-def test_a_preview_of_a_changed_key_shows_no_value_and_passes_the_guard(
-    pulumi_mocks: RecordingMocks,
-) -> None:
+def test_a_changed_key_is_secret_and_in_no_plain_input(pulumi_mocks: RecordingMocks) -> None:
+    # The engine prints a secret input as [secret] on both sides of a preview diff; the program's
+    # part is to hand it over as a secret, and nowhere in plain.
     result = run_program(pulumi_mocks, "dev", {"e2b-sandbox:e2bApiKey": "e2b_new_key_1111"})
     inputs = result.one(TEMPLATE).inputs
     assert is_rpc_secret(inputs["apiKey"])
-    # What `pulumi preview --diff` prints for a changed secret input: both sides [secret].
-    preview = (
-        "  ~ pulumi-python:dynamic/template:E2BTemplate: (update)\n"
-        "      ~ apiKey: [secret] => [secret]\n"
-    )
-    outputs = {**result.outputs, "secretAccessKey": result.outputs["secretAccessKey"]}
-    assert find_revealed_secrets(preview, outputs) == []
-    assert "e2b_new_key_1111" not in json.dumps(
-        {k: v for k, v in inputs.items() if k not in ("apiKey", "registryPassword")}
-    )
+    assert unwrap_rpc_secret(inputs["apiKey"]) == "e2b_new_key_1111"
+    plain = {k: v for k, v in inputs.items() if k not in SECRET_INPUTS}
+    assert "e2b_new_key_1111" not in json.dumps(plain)
+    assert "e2b_new_key_1111" not in json.dumps(result.outputs, default=str)
