@@ -21,7 +21,7 @@ from pathlib import Path
 
 from components.backend_files import ENV_FILE_NAME, MOUNT_PROGRAM, default_path
 from components.contract import Channel, Consumer, ContractError, values
-from tools.stack_outputs import OutputsError, read_outputs
+from tools.stack_outputs import OutputsError, read_outputs, stack_name
 
 
 def mount_environment(outputs: dict[str, object], stack: str) -> dict[str, str]:
@@ -58,8 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    env_file = args.env_file or Path(default_path(args.stack, ENV_FILE_NAME))
     try:
+        # build/<name>/, where the outputs tool writes, also for --stack org/project/name.
+        env_file = args.env_file or Path(default_path(stack_name(args.stack), ENV_FILE_NAME))
         environment = mount_environment(read_outputs(args.stack, args.input), args.stack)
     except OutputsError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -360,19 +360,19 @@ def fuse_option(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,")
 
 
-def s3fs_version() -> tuple[int, int]:
-    """The installed s3fs's version (1.90 in Debian 12, 1.95 in Debian 13); (0, 0) if unknown."""
+def s3fs_version() -> tuple[int, int] | None:
+    """The installed s3fs's version (1.90 in Debian 12, 1.95 in Debian 13); None if unknown."""
     try:
         result = subprocess.run(
             [CLIENT, "--version"], capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
-        return (0, 0)
+        return None
     found = re.search(r"V(\d+)\.(\d+)", result.stdout)
-    return (int(found[1]), int(found[2])) if found else (0, 0)
+    return (int(found[1]), int(found[2])) if found else None
 
 
-def freshness_options(seconds: float, version: tuple[int, int]) -> list[str]:
+def freshness_options(seconds: float, version: tuple[int, int] | None) -> list[str]:
     """s3fs and kernel caches bounded so a view is never older than `seconds`.
 
     A stale answer can come from two caches in a row: the kernel's (entries, attributes and
@@ -380,7 +380,9 @@ def freshness_options(seconds: float, version: tuple[int, int]) -> list[str]:
     bound goes to s3fs (when at least one whole second), half of the rest to the kernel, so the
     worst case is 3/4 of it. s3fs's cache of missing names stays off: in 1.90 it does not expire
     while the name is looked up again and again (seen in the contract tests), and from 1.92 on it
-    is on unless disabled.
+    is on unless disabled. An unknown version is taken as a new one: an older s3fs then refuses
+    the option and the mount fails loudly, where the other guess would silently keep missing
+    names missing.
     """
     stat_seconds = int(seconds // 2)
     kernel = (seconds - stat_seconds) / 2
@@ -389,12 +391,12 @@ def freshness_options(seconds: float, version: tuple[int, int]) -> list[str]:
         options.append(f"stat_cache_expire={stat_seconds}")
     else:
         options.append("max_stat_cache_size=0")
-    if version >= (1, 92):
+    if version is None or version >= (1, 92):
         options.append("disable_noobj_cache")
     return options
 
 
-def s3fs_options(s: Settings, version: tuple[int, int]) -> str:
+def s3fs_options(s: Settings, version: tuple[int, int] | None) -> str:
     """The -o list for s3fs: ownership, signing, bounds, parallel transfers, freshness."""
     options = [
         "allow_other",
@@ -420,7 +422,7 @@ def s3fs_options(s: Settings, version: tuple[int, int]) -> str:
     return ",".join(options)
 
 
-def s3fs_command(s: Settings, log_path: Path, version: tuple[int, int]) -> list[str]:
+def s3fs_command(s: Settings, log_path: Path, version: tuple[int, int] | None) -> list[str]:
     """s3fs in the foreground, logging to its own file: stdout to a file would be block-buffered
     and the supervisor would learn of a failed upload only when the client ends."""
     logging = f"logfile={fuse_option(str(log_path))}"

@@ -267,6 +267,7 @@ def test_the_default_bound_of_two_seconds() -> None:
 def test_newer_s3fs_gets_its_cache_of_missing_names_turned_off() -> None:
     assert "disable_noobj_cache" not in freshness_options(2, DEBIAN_12)
     assert "disable_noobj_cache" in freshness_options(2, DEBIAN_13)
+    assert "disable_noobj_cache" in freshness_options(2, None)  # unknown: fail loudly if old
 
 
 # --- reasons and status -----------------------------------------------------------------------
