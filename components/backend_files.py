@@ -25,6 +25,8 @@ ENV_FILE_NAME = "e2b-s3.env"
 OVERRIDE_FILE_NAME = "docker-compose.s3.yml"
 UNIT_FILE_NAME = "e2b-s3-mount.service"
 MOUNT_PROGRAM_NAME = "s3mount.py"
+# Without the key, the ARN of the secret that holds it, for the backend host to read with its role.
+SECRET_ID_FILE_NAME = "e2b-s3.secret-id"  # noqa: S105 (a file name, not a secret)
 # The mount program, in the image's build context; the backend's host gets a copy.
 MOUNT_PROGRAM = (
     Path(__file__).resolve().parent.parent / "docker" / "e2b-sandbox" / MOUNT_PROGRAM_NAME

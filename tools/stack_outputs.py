@@ -33,6 +33,7 @@ from components.backend_files import (
     MOUNT_PROGRAM,
     MOUNT_PROGRAM_NAME,
     OVERRIDE_FILE_NAME,
+    SECRET_ID_FILE_NAME,
     UNIT_FILE_NAME,
     default_path,
 )
@@ -244,9 +245,10 @@ def write_backend_files(
     outputs: Mapping[str, object], stack: str, directory: Path, with_key: bool
 ) -> list[Path]:
     """The backend's files in one directory: the override and the unit (0644), the mount
-    program (0755), and the env file with the key (0600) unless `with_key` is false. Everything
-    is checked before the first file is written."""
-    files = require(outputs, ["composeOverride", "hostMountUnit"], stack)
+    program (0755), and the env file with the key (0600), or without the key the secret's ARN
+    (0644), where the backend host's role reads the key. Everything is checked before the first
+    file is written."""
+    files = require(outputs, ["composeOverride", "hostMountUnit", "credentialsSecretArn"], stack)
     contents = [
         (directory / OVERRIDE_FILE_NAME, files["composeOverride"], 0o644),
         (directory / UNIT_FILE_NAME, files["hostMountUnit"], 0o644),
@@ -254,6 +256,9 @@ def write_backend_files(
     ]
     if with_key:
         contents.append((directory / ENV_FILE_NAME, render_dotenv(outputs, stack), 0o600))
+    else:
+        secret_id = f"{files['credentialsSecretArn']}\n"
+        contents.append((directory / SECRET_ID_FILE_NAME, secret_id, 0o644))
     for path, text, mode in contents:
         write_private(path, text, mode)
     return [path for path, _, _ in contents]

@@ -662,9 +662,10 @@ def prepare_run_dir(s: Settings) -> None:
 
 
 @contextlib.contextmanager
-def exclusive(s: Settings) -> Iterator[None]:
-    """One mount operation per mount dir at a time (a unit and a by-hand run may race)."""
-    with (s.run_dir / f"{s.name}.lock").open("a", encoding="utf-8") as lock:
+def exclusive(status: StatusFile) -> Iterator[None]:
+    """One mount operation per mount dir at a time (a unit, a by-hand run and a supervisor
+    noticing its client's end may race; each reads, decides and writes under this lock)."""
+    with status.path.with_suffix(".lock").open("a", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -870,18 +871,19 @@ def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int
     offset = logged if isinstance(logged, int) else len(status.log_text().encode())
     while not stopping:
         if pid is None or (client.poll() is not None if client else not alive(pid)):
-            current = status.read()
-            if current.get("watcher") != me:
-                return 0
-            unmount(mount_dir)
-            errors = error_lines(status.log_text(offset))
-            reason = explain(
-                errors,
-                str(current.get("bucket")),
-                str(current.get("endpoint", "")),
-                f"{CLIENT} exited while mounted",
-            )
-            status.update(ok=False, tool=None, error=reason, pid=None, watcher=None)
+            with exclusive(status):
+                current = status.read()
+                if current.get("watcher") != me:
+                    return 0  # dismissed: whoever ended the client has mounted or unmounted
+                unmount(mount_dir)
+                errors = error_lines(status.log_text(offset))
+                reason = explain(
+                    errors,
+                    str(current.get("bucket")),
+                    str(current.get("endpoint", "")),
+                    f"{CLIENT} exited while mounted",
+                )
+                status.update(ok=False, tool=None, error=reason, pid=None, watcher=None)
             log(f"the mount at {mount_dir} ended: {reason}")
             return 1
         text = status.log_text(offset)
@@ -896,8 +898,9 @@ def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int
             status.update(lastError=reason, lastErrorAt=time.strftime("%Y-%m-%dT%H:%M:%SZ"))
         time.sleep(0.5)
     notify_systemd("STOPPING=1")
-    take_down(status, mount_dir)
-    status.update(ok=False, tool=None, error="stopped on request", pid=None)
+    with exclusive(status):
+        take_down(status, mount_dir)
+        status.update(ok=False, tool=None, error="stopped on request", pid=None)
     log(f"unmounted {mount_dir}")
     return 0
 
@@ -956,7 +959,7 @@ def run_command(command: str, s: Settings) -> int:
         return 0
     prepare_run_dir(s)
     status = status_file(s)
-    with exclusive(s):
+    with exclusive(status):
         if command == "check":
             problem = (
                 "not mounted" if mount_entry(s.mount_dir) is None else probe(s.mount_dir, s.timeout)

@@ -235,9 +235,13 @@ def test_backend_without_the_key_leaves_the_env_file_out() -> None:
     assert [Path(p).name for p in _files()] == [
         "docker-compose.s3.yml",
         "e2b-s3-mount.service",
+        "e2b-s3.secret-id",
         "s3mount.py",
     ]
     assert SECRET not in "".join(Path(p).read_text() for p in _files())
+    # What the backend host reads the key from, with its own role (README, "Run the backend").
+    secret_id = Path("artifact/e2b-s3.secret-id").read_text()
+    assert secret_id == f"{OUTPUTS['credentialsSecretArn']}\n"
 
 
 class TestGithub:
