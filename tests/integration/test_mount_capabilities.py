@@ -218,6 +218,7 @@ def symbolic_link(t: Target) -> None:
     (t.dir / "link-target.txt").write_bytes(b"target\n")
     (t.dir / "symlink").symlink_to("link-target.txt")
     assert (t.dir / "symlink").read_bytes() == b"target\n"
+    assert t.body("symlink") == b"link-target.txt"  # in the bucket: an object holding the target
 
 
 def hard_link(t: Target) -> None:

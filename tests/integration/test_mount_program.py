@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -247,3 +248,61 @@ def test_the_secret_stays_out_of_argv_outputs_status_and_log(
     status_mode = mounted.status_path.stat().st_mode & 0o777
     log_mode = mounted.status_path.with_suffix(".log").stat().st_mode & 0o777
     assert (status_mode, log_mode) == (0o644, 0o600)
+
+
+# --- `run`: the mode the host's systemd unit uses ----------------------------------------------
+
+
+@pytest.fixture
+def supervised(
+    made: list[ProgramMount],
+    mount_host: Host,
+    moto_server: MotoServer,
+    bucket: str,
+    secret_key: str,
+    tmp_path: Path,
+) -> Iterator[tuple[ProgramMount, subprocess.Popen[bytes]]]:
+    """`s3mount.py run` as systemd starts it (Type=notify), once it said READY=1."""
+    mount = new_mount(made, mount_host, bucket, moto_server.endpoint, secret_key)
+    # An abstract socket: the same name inside the Debian 13 chroot, which shares the network.
+    address = f"e2b-s3-mount-test-{uuid.uuid4().hex}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind("\0" + address)
+        notify.settimeout(60)
+        with (tmp_path / "run.log").open("wb") as log:
+            process = subprocess.Popen(
+                mount.host.command("run"),
+                env={**mount.env, "NOTIFY_SOCKET": "@" + address},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            message = notify.recv(4096).decode()
+            assert "READY=1" in message and f"MAINPID={process.pid}" in message, message
+            yield mount, process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+
+
+def test_run_is_ready_only_once_mounted_and_unmounts_cleanly_on_sigterm(
+    supervised: tuple[ProgramMount, subprocess.Popen[bytes]],
+) -> None:
+    mount, process = supervised
+    assert is_mounted(mount.dir) and mount.status()["ok"] is True
+    (mount.dir / "through-the-unit.txt").write_text("kept\n")
+    process.send_signal(signal.SIGTERM)  # `systemctl stop`
+    assert process.wait(timeout=30) == 0
+    assert not is_mounted(mount.dir)
+    assert mount.status()["error"] == "stopped on request"
+
+
+def test_run_fails_when_its_client_dies_so_systemd_restarts_it(
+    supervised: tuple[ProgramMount, subprocess.Popen[bytes]],
+) -> None:
+    mount, process = supervised
+    os.kill(mount.status()["pid"], signal.SIGKILL)
+    assert process.wait(timeout=30) == 1  # Restart=on-failure
+    assert "s3fs exited while mounted" in mount.status()["error"]
+    assert not is_mounted(mount.dir)
