@@ -713,6 +713,13 @@ def client_pid(status: Mapping[str, object], mount_dir: str) -> int | None:
     return pid if cmdline[:1] == [CLIENT.encode()] and mount_dir.encode() in cmdline else None
 
 
+def stop_on_request(status: StatusFile, mount_dir: str) -> bool:
+    """`unmount`, or SIGTERM to a supervisor: take the mount down and say so in the status."""
+    unmounted = take_down(status, mount_dir)
+    status.update(ok=False, tool=None, error="stopped on request", pid=None)
+    return unmounted
+
+
 def take_down(status: StatusFile, mount_dir: str) -> bool:
     """Unmounts and stops the client; True once nothing is mounted there. Its supervisor is
     dismissed first, so it does not report the end it did not cause."""
@@ -899,8 +906,7 @@ def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int
         time.sleep(0.5)
     notify_systemd("STOPPING=1")
     with exclusive(status):
-        take_down(status, mount_dir)
-        status.update(ok=False, tool=None, error="stopped on request", pid=None)
+        stop_on_request(status, mount_dir)
     log(f"unmounted {mount_dir}")
     return 0
 
@@ -967,9 +973,7 @@ def run_command(command: str, s: Settings) -> int:
             print(problem or f"{s.mount_dir}: mounted and healthy")
             return 0 if problem is None else 1
         if command == "unmount":
-            unmounted = take_down(status, s.mount_dir)
-            status.update(ok=False, tool=None, error="stopped on request", pid=None)
-            return 0 if unmounted else 1
+            return 0 if stop_on_request(status, s.mount_dir) else 1
         try:
             client = mount_reporting(s, status)
         except MountError as failure:

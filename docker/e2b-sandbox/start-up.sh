@@ -73,12 +73,11 @@ confine() {
 
 # The user gets its own copies of Jupyter's and IPython's settings; /root stays root's.
 prepare_home() {
-  local name="$1" home source
+  local name="$1" home source copied
   home="$(getent passwd "$name" | cut -d: -f6)"
   # Only what is copied changes owner: a chown -R of the whole home would walk into a bucket
   # mounted under it (a mount dir such as /home/user/data) and rewrite every object.
   chown "$name:" "$home"
-  local copied
   for source in /root/.jupyter /root/.ipython /root/.config/matplotlib; do
     [ -d "$source" ] || continue
     copied="${source#/root/}"
