@@ -46,9 +46,9 @@ emulator-stop: ## Stop the local moto (its data is in memory and goes with it)
 up: check-tools $(VENV)/.runtime-installed emulator-start ## Run the local stack: venv, emulator, pulumi up, the backend's files
 	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi stack select --create local
 	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi up --stack local --yes
-	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) $(PYTHON) -m tools.stack_outputs --stack local --format backend
+	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) $(PYTHON) -m backend_host.bundle --stack local
 	@echo "The backend's files are in build/local/. Mount the bucket on this machine with:"
-	@echo "  sudo PULUMI_BACKEND_URL=$(LOCAL_BACKEND) PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) $(PYTHON) -m tools.host_mount --stack local"
+	@echo "  sudo PULUMI_BACKEND_URL=$(LOCAL_BACKEND) PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) python3 -m backend_host.host_mount --stack local"
 
 .PHONY: preview
 preview: check-tools $(VENV)/.runtime-installed emulator-start ## Preview the local stack with a diff
@@ -82,6 +82,6 @@ test-integration: deps ## Integration tests only: moto, FUSE, podman, compose
 
 .PHONY: bench
 bench: deps ## Run the benchmarks (the mount over a WAN, image rotation) and print their tables
-	PYTHONPATH=.:docker/e2b-sandbox $(PYTHON) -m benchmarks.mount_wan --host debian13
-	PYTHONPATH=.:docker/e2b-sandbox $(PYTHON) -m benchmarks.mount_wan --host debian12 --skip-loopback
-	PYTHONPATH=.:docker/e2b-sandbox $(PYTHON) -m benchmarks.image_rotation
+	$(PYTHON) -m benchmarks.mount_wan --host debian13
+	$(PYTHON) -m benchmarks.mount_wan --host debian12 --skip-loopback
+	$(PYTHON) -m benchmarks.image_rotation

@@ -2,7 +2,8 @@
 
 One bucket per environment, shared by the E2B sandboxes (through a FUSE mount) and the agent
 backend; an IAM identity that can use only that bucket; its key in Secrets Manager; the sandbox
-image built with that key and pushed to a private registry.
+image built with that key and pushed to a private registry; the E2B template made from it; the
+backend's files.
 """
 
 from pathlib import Path
@@ -14,12 +15,15 @@ from components.credentials import SandboxCredentials, SandboxCredentialsArgs
 from components.identity import SandboxIdentity, SandboxIdentityArgs
 from components.image import SandboxImage, SandboxImageArgs
 from components.registry import SandboxRegistry, SandboxRegistryArgs
-from components.settings import settings_from_pulumi
 from components.storage import SandboxBucket, SandboxBucketArgs
 from components.template import SandboxTemplate, SandboxTemplateArgs
+from program.config import read_stack_config
+from program.outputs import StackOutputs
+from program.shared import MountValues, TemplateValues
 
 # Settings: validated before any resource is declared.
-settings = settings_from_pulumi()
+config = read_stack_config()
+settings = config.settings
 
 # Components.
 storage = SandboxBucket(
@@ -55,17 +59,16 @@ credentials = SandboxCredentials(
         kms_key_arn=settings.kms_key_arn,
     ),
 )
-# What the sandbox and the backend receive, by stack output name (components/contract.py).
-shared: dict[str, pulumi.Input[str]] = {
-    "bucketName": storage.bucket_name,
-    "region": settings.region,
-    "s3MountDir": settings.mount_dir,
-    "s3EndpointUrl": settings.sandbox_s3_endpoint_url or "",
-    "s3MountFreshnessSeconds": str(settings.mount_freshness_seconds),
-    "e2bTemplateName": settings.e2b_template_name,
-    "accessKeyId": credentials.access_key_id,
-    "secretAccessKey": credentials.secret_access_key,
-}
+# What every mount of the bucket receives: the sandbox's (in the image) and the backend host's.
+mount = MountValues[pulumi.Input[str]](
+    access_key_id=credentials.access_key_id,
+    secret_access_key=credentials.secret_access_key,
+    region=settings.region,
+    bucket_name=storage.bucket_name,
+    s3_mount_dir=settings.mount_dir,
+    s3_endpoint_url=settings.sandbox_s3_endpoint_url or "",
+    s3_mount_freshness_seconds=str(settings.mount_freshness_seconds),
+)
 # The local stack has no registry: its image stays in the laptop's Docker engine.
 registry = (
     SandboxRegistry(
@@ -83,9 +86,8 @@ image = SandboxImage(
     f"{settings.name}-sandbox-image",
     SandboxImageArgs(
         project_dir=Path(__file__).parent,
-        context="docker/e2b-sandbox",
         repository=registry.repository_url if registry else settings.name,
-        outputs=shared,
+        values=mount,
         code_user=settings.sandbox_code_user,
         base_image=settings.base_image,
         registry=registry.credentials if registry else None,
@@ -100,22 +102,26 @@ template = (
             image_ref=image.image_ref,
             registry_username=registry.credentials.username,
             registry_password=registry.credentials.password,
-            api_key=settings.e2b_api_key,
+            api_key=config.e2b_api_key,
             cpu_count=settings.e2b_cpu_count,
             memory_mb=settings.e2b_memory_mb,
             api_url=settings.e2b_api_url or "",
         ),
     )
-    if settings.e2b_template and registry and settings.e2b_api_key
+    if settings.e2b_template and registry and config.e2b_api_key
     else None
 )
-shared["e2bTemplateId"] = template.template_id if template else ""
+template_values = TemplateValues[pulumi.Input[str]](
+    e2b_template_name=settings.e2b_template_name,
+    e2b_template_id=template.template_id if template else "",
+)
 # The backend's files: its compose override and its host's mount unit, no secret inside.
 backend = BackendFiles(
     f"{settings.name}-backend",
     BackendFilesArgs(
         stack=settings.stack,
-        outputs=shared,
+        mount=mount,
+        template=template_values,
         mount_dir=settings.mount_dir,
         service_name=settings.compose_service_name,
         backend_dir=settings.backend_dir,
@@ -124,17 +130,21 @@ backend = BackendFiles(
     ),
 )
 
-# Outputs: camelCase, stable; CI reads them with `pulumi stack output --json`.
-for output_name, value in shared.items():
+# Outputs: camelCase, stable (program/outputs.py); CI reads them with `pulumi stack output --json`.
+outputs = StackOutputs[pulumi.Input[str]](
+    mount=mount,
+    template=template_values,
+    bucket_arn=storage.bucket_arn,
+    iam_user_name=identity.user_name,
+    iam_user_arn=identity.user_arn,
+    credentials_secret_arn=credentials.secret_arn,
+    backend_read_policy_arn=credentials.backend_read_policy.arn,
+    image_name=image.image_name,
+    image_ref=image.image_ref,
+    ecr_repository_url=registry.repository_url if registry else "",
+    e2b_build_id=template.build_id if template else "",
+    compose_override=backend.compose_override,
+    host_mount_unit=backend.host_mount_unit,
+)
+for output_name, value in outputs.items():
     pulumi.export(output_name, value)
-pulumi.export("bucketArn", storage.bucket_arn)
-pulumi.export("iamUserName", identity.user_name)
-pulumi.export("iamUserArn", identity.user_arn)
-pulumi.export("credentialsSecretArn", credentials.secret_arn)
-pulumi.export("backendReadPolicyArn", credentials.backend_read_policy.arn)
-pulumi.export("imageName", image.image_name)
-pulumi.export("imageRef", image.image_ref)
-pulumi.export("ecrRepositoryUrl", registry.repository_url if registry else "")
-pulumi.export("e2bBuildId", template.build_id if template else "")
-pulumi.export("composeOverride", backend.compose_override)
-pulumi.export("hostMountUnit", backend.host_mount_unit)

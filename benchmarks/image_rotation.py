@@ -1,7 +1,7 @@
 """What a key rotation costs the sandbox image build: cold, unchanged and rotated rebuilds.
 
 Builds docker/e2b-sandbox/e2b.Dockerfile with podman on the debootstrap stand-in base (see
-tests/support/podman.py), with the build args the stack passes, and prints a markdown table: wall
+harness/podman.py), with the build args the stack passes, and prints a markdown table: wall
 time, RUN steps that ran (not taken from the layer cache) and time against the cold build. Goal of
 issue #4: a rotation re-runs 1 RUN step in at most 0.1x the cold time.
 
@@ -18,7 +18,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 
-from tests.support.podman import (
+from harness.podman import (
     BuildResult,
     build_image,
     ensure_standin_base,

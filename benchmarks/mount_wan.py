@@ -2,7 +2,7 @@
 
     make bench        # or: PYTHONPATH=.:docker/e2b-sandbox .venv/bin/python -m benchmarks.mount_wan
 
-A proxy (tests/support/wan_proxy.py) sits between every client and moto: each chunk waits the
+A proxy (harness/wan_proxy.py) sits between every client and moto: each chunk waits the
 one-way latency (20 ms), each connection is paced to 40 MiB/s (like one S3 connection across
 clouds), and every S3 request is counted where it crosses. Sandboxes reach S3 over such a link;
 on loopback, two cores shared by moto, s3fs and the reader measure CPU contention instead.
@@ -35,11 +35,11 @@ from typing import Any
 
 import boto3
 
-from tests.support.bucket_mounts import THIS_MACHINE, Host, ProgramMount, program_mount, wait_for
-from tests.support.debian_root import S3FS_DEBIAN_13, chroot
-from tests.support.moto_server import MotoServer, start_moto
-from tests.support.paths import REPO_ROOT
-from tests.support.wan_proxy import WanProxy
+from harness.bucket_mounts import THIS_MACHINE, Host, ProgramMount, program_mount, wait_for
+from harness.debian_root import S3FS_DEBIAN_13, chroot
+from harness.moto_server import MotoServer, start_moto
+from harness.paths import REPO_ROOT
+from harness.wan_proxy import WanProxy
 
 MIB = 1024 * 1024
 BIG = 64 * MIB

@@ -2,29 +2,32 @@
 
 The backend gets the bucket the way the sandboxes do: its host mounts it with the mount program
 under a systemd unit, and the override binds that mount into the container at the same path. The
-files are rendered here from the same values the image bakes (components/contract.py) and written
-by `python -m tools.stack_outputs --format backend` (next to the env file with the key), so that
-`make up`, CI and a backend host all get them one way. Nothing here is secret.
+files are rendered (backend_host/render.py) from the same values the image bakes, and written by
+`python3 -m backend_host.bundle` (next to the env file with the key), so that `make up`, CI and a
+backend host all get them one way. The component declares no cloud resource: it groups the two
+outputs under the stack's tree. Nothing here is secret.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 
-from components.backend_files import render_compose_override, render_host_mount_unit
-from components.contract import Channel, Consumer
-from components.shared_values import channel_values
+from backend_host.render import render_compose_override, render_host_mount_unit
+from program import rules, sandbox_rules
+from program.pulumi_values import delivered_output
+from program.shared import Channel, Consumer, MountValues, TemplateValues
 
 
 @dataclass(frozen=True)
 class BackendFilesArgs:
     stack: str
     """The stack's name, for the files' headers."""
-    outputs: Mapping[str, pulumi.Input[str]]
-    """The stack outputs the files' values come from, by name."""
+    mount: MountValues[pulumi.Input[str]]
+    """The bucket's settings (the key pair stays out: it reaches the backend in its env file)."""
+    template: TemplateValues[pulumi.Input[str]]
+    """The E2B template the backend creates its sandboxes from."""
     mount_dir: str
     """Where the bucket appears, on the backend's host and in its container alike."""
     service_name: str
@@ -36,9 +39,19 @@ class BackendFilesArgs:
     mount_in_container: bool = False
     """The backend mounts the bucket in its own container instead of its host."""
 
+    def __post_init__(self) -> None:
+        rules.check_args(
+            self,
+            stack=[] if self.stack else [rules.Problem(self.stack, "must name the stack")],
+            mount_dir=sandbox_rules.mount_dir(self.mount_dir),
+            service_name=sandbox_rules.service_name(self.service_name),
+            backend_dir=sandbox_rules.mount_dir(self.backend_dir),
+            check_image=sandbox_rules.check_image(self.check_image),
+        )
+
 
 class BackendFiles(pulumi.ComponentResource):
-    """The override and the unit; declares no cloud resource (the files are written by a tool)."""
+    """The override and the unit, rendered from the stack's values."""
 
     compose_override: pulumi.Output[str]
     host_mount_unit: pulumi.Output[str]
@@ -47,8 +60,8 @@ class BackendFiles(pulumi.ComponentResource):
         self, name: str, args: BackendFilesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("e2b-sandbox:backend:BackendFiles", name, None, opts)
-        self.compose_override = channel_values(
-            Consumer.BACKEND, Channel.SETTINGS, args.outputs
+        self.compose_override = delivered_output(
+            Consumer.BACKEND, Channel.SETTINGS, args.mount, args.template
         ).apply(
             lambda settings: render_compose_override(
                 stack=args.stack,
@@ -59,8 +72,8 @@ class BackendFiles(pulumi.ComponentResource):
                 mount_in_container=args.mount_in_container,
             )
         )
-        self.host_mount_unit = channel_values(
-            Consumer.HOST_MOUNT, Channel.SETTINGS, args.outputs
+        self.host_mount_unit = delivered_output(
+            Consumer.HOST_MOUNT, Channel.SETTINGS, args.mount, args.template
         ).apply(
             lambda settings: render_host_mount_unit(
                 stack=args.stack,

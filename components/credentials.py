@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import credentials_json
-from components.policies import secret_read_policy
+from program import rules
+from program.policies import secret_read_policy
+from program.shared import credentials_json
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,20 @@ class SandboxCredentialsArgs:
     kms_key_arn: str | None = None
     """Encrypts the secret with a customer key instead of the account's aws/secretsmanager key."""
 
+    def __post_init__(self) -> None:
+        slots = rules.key_slots(self.key_slots)
+        rules.check_args(
+            self,
+            key_slots=slots,
+            active_key_slot=[]
+            if slots
+            else rules.active_key_slot(self.active_key_slot, self.key_slots),
+            recovery_window_days=rules.recovery_window_days(self.recovery_window_days),
+            iam_path=rules.iam_path(self.iam_path),
+            region=rules.region(self.region) if self.kms_key_arn else [],
+            kms_key_arn=rules.kms_key_arn(self.kms_key_arn, self.region),
+        )
+
 
 class SandboxCredentials(pulumi.ComponentResource):
     """Access keys per slot, and a Secrets Manager secret holding the active one."""
@@ -50,8 +65,6 @@ class SandboxCredentials(pulumi.ComponentResource):
         self, name: str, args: SandboxCredentialsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("e2b-sandbox:credentials:SandboxCredentials", name, None, opts)
-        if args.active_key_slot not in args.key_slots:
-            raise ValueError(f"active key slot {args.active_key_slot!r} is not in {args.key_slots}")
         child = pulumi.ResourceOptions(parent=self)
 
         self.access_keys = {
@@ -73,8 +86,8 @@ class SandboxCredentials(pulumi.ComponentResource):
         )
         # The key pair under the names every consumer reads; a secret because the key is one.
         document: pulumi.Output[str] = pulumi.Output.all(
-            accessKeyId=self.access_key_id, secretAccessKey=self.secret_access_key
-        ).apply(credentials_json)
+            self.access_key_id, self.secret_access_key
+        ).apply(lambda pair: credentials_json(*pair))
         aws.secretsmanager.SecretVersion(
             f"{name}-secret-version",
             secret_id=self.secret.id,

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.policies import sandbox_access_policy
+from program import rules
+from program.policies import sandbox_access_policy
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,18 @@ class SandboxIdentityArgs:
     """The bucket's customer KMS key, if any: objects cannot be read or written without it."""
     permissions_boundary_arn: str | None = None
     """A permissions boundary that caps the user whatever policy it is later given."""
+
+    def __post_init__(self) -> None:
+        rules.check_args(
+            self,
+            iam_path=rules.iam_path(self.iam_path),
+            region=rules.region(self.region),
+            key_prefixes=rules.key_prefixes(self.key_prefixes, self.kms_key_arn, self.region),
+            kms_key_arn=rules.kms_key_arn(self.kms_key_arn, self.region),
+            permissions_boundary_arn=rules.permissions_boundary_arn(
+                self.permissions_boundary_arn, self.region
+            ),
+        )
 
 
 class SandboxIdentity(pulumi.ComponentResource):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.policies import ecr_lifecycle_policy
+from program import rules
+from program.policies import ecr_lifecycle_policy
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,13 @@ class SandboxRegistryArgs:
     """Encrypt images with a customer key instead of AES256."""
     force_delete: bool = False
     """Let `pulumi destroy` delete a repository that still holds images."""
+
+    def __post_init__(self) -> None:
+        rules.check_args(
+            self,
+            keep_images=rules.ecr_keep_images(self.keep_images),
+            kms_key_arn=rules.kms_key_arn(self.kms_key_arn, None),
+        )
 
 
 class SandboxRegistry(pulumi.ComponentResource):

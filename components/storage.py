@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.policies import tls_only_bucket_policy
+from program import rules
+from program.policies import tls_only_bucket_policy
 
 # Multipart uploads a crashed client left behind cost money and are never finished after a week.
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
@@ -26,6 +27,14 @@ class SandboxBucketArgs:
     """Whether `pulumi destroy` may delete a bucket that still holds objects."""
     protected: bool = False
     """Protect the bucket and keep it on delete: the stack's destruction never deletes its data."""
+
+    def __post_init__(self) -> None:
+        rules.check_args(
+            self,
+            bucket_name_prefix=rules.bucket_name_prefix(self.bucket_name_prefix),
+            noncurrent_version_days=rules.noncurrent_version_days(self.noncurrent_version_days),
+            kms_key_arn=rules.kms_key_arn(self.kms_key_arn, None),
+        )
 
 
 class SandboxBucket(pulumi.ComponentResource):

@@ -25,10 +25,12 @@ from typing import Any, TypeVar
 import pulumi
 import pulumi.dynamic
 
+from program import rules, sandbox_rules
+from program.sandbox_image import START_SCRIPT
+
 RESOURCE_TYPE = "e2b-sandbox:template:SandboxTemplate"
 # E2B runs the start command as the template's default user, `user`; sudo makes it root (the
 # mount and the confinement need root), and the default user of the sandboxes stays `user`.
-START_SCRIPT = "/root/.jupyter/start-up.sh"
 START_COMMAND = f"sudo {START_SCRIPT}"
 # The code-interpreter server answers on 49999 once Jupyter is up: the sandbox is ready.
 READY_COMMAND = 'curl -s -o /dev/null -w "%{http_code}" http://localhost:49999/health | grep -q 200'
@@ -222,6 +224,18 @@ class SandboxTemplateArgs:
     """E2B's API, when not E2B's own (a self-hosted E2B); empty means the SDK's default."""
     timeout_seconds: int = 1800
     """How long a build may take before `pulumi up` fails with its log."""
+
+    def __post_init__(self) -> None:
+        rules.check_args(
+            self,
+            template_name=sandbox_rules.template_name(self.template_name),
+            cpu_count=sandbox_rules.cpu_count(self.cpu_count),
+            memory_mb=sandbox_rules.memory_mb(self.memory_mb),
+            api_url=sandbox_rules.e2b_api_url(self.api_url or None),
+            timeout_seconds=[]
+            if self.timeout_seconds > 0
+            else [rules.Problem(self.timeout_seconds, "must be a positive number of seconds")],
+        )
 
 
 class SandboxTemplate(pulumi.ComponentResource):

@@ -12,6 +12,14 @@
 # e2bdev/code-interpreter is only published as `latest` (e2b-dev/code-interpreter#150), so the
 # default pins a digest of it (`latest` as pushed on 2026-07-23); pass BASE_IMAGE to move on.
 ARG BASE_IMAGE=e2bdev/code-interpreter@sha256:442ec598ec8ca4ed01b5bb24ad6e4f2e6ac80fd88f1564ff9a01e82da18e1e3b
+
+# The mount program's package (s3mount/, standard library only) as the one file it ships as: a
+# zipapp, built by the package itself (python3 -m s3mount.build). The build context is the project.
+FROM ${BASE_IMAGE} AS mount-program
+WORKDIR /build
+COPY s3mount s3mount
+RUN python3 -m s3mount.build s3mount.pyz
+
 FROM ${BASE_IMAGE}
 
 # The base's template may end with `USER user`; apt, the root-only key file and the FUSE mount in
@@ -35,15 +43,18 @@ RUN apt-get update \
         || echo 'user_allow_other' >> /etc/fuse.conf; }
 
 # Python packages for the sandbox's agent code, pinned in requirements.txt.
-COPY requirements.txt /tmp/e2b-sandbox-requirements.txt
+COPY docker/e2b-sandbox/requirements.txt /tmp/e2b-sandbox-requirements.txt
 RUN pip install --no-cache-dir -r /tmp/e2b-sandbox-requirements.txt \
     && rm /tmp/e2b-sandbox-requirements.txt
 
-# The mount program (standard library only) and E2B's start command. The code-interpreter server
-# lives under /root: the sandbox user may enter /root (0711) and read the server, nothing more.
-COPY --chmod=0755 s3mount.py /usr/lib/e2b-sandbox/s3mount.py
-COPY --chmod=0755 start-up.sh /root/.jupyter/start-up.sh
-RUN chmod 0711 /root \
+# The mount program and E2B's start command, at the path the stack's template runs it from
+# (START_SCRIPT, program/sandbox_image.py). The code-interpreter server lives under /root: the
+# sandbox user may enter /root (0711) and read the server, nothing more.
+ARG START_SCRIPT
+COPY --from=mount-program --chmod=0755 /build/s3mount.pyz /usr/lib/e2b-sandbox/s3mount.pyz
+COPY --chmod=0755 docker/e2b-sandbox/start-up.sh ${START_SCRIPT}
+RUN : "${START_SCRIPT:?build arg START_SCRIPT is required (the stack passes it)}" \
+    && chmod 0711 /root \
     && if [ -d /root/.server ]; then chmod -R go+rX /root/.server; fi
 
 # The bucket's settings (bucket, region, mount dir, endpoint, freshness) as KEY="value" lines, and
@@ -70,7 +81,7 @@ ARG SANDBOX_CREDENTIALS
 RUN : "${SANDBOX_CREDENTIALS:?build arg SANDBOX_CREDENTIALS is required (the stack passes it)}" \
     && (umask 0377 && printf '%s\n' "$SANDBOX_CREDENTIALS" > /etc/e2b-sandbox/credentials.env) \
     && chmod 0400 /etc/e2b-sandbox/credentials.env \
-    && python3 /usr/lib/e2b-sandbox/s3mount.py settings \
+    && python3 /usr/lib/e2b-sandbox/s3mount.pyz settings \
         --env-file /etc/e2b-sandbox/sandbox.env --env-file /etc/e2b-sandbox/credentials.env \
         > /dev/null
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start command of the E2B sandbox template (/root/.jupyter/start-up.sh in the image). E2B runs it
-# once, as root, at the end of the template build; every sandbox resumes from that snapshot.
+# Start command of the E2B sandbox template (at START_SCRIPT in the image, program/sandbox_image.py).
+# E2B runs it once, as root, at the end of the template build; every sandbox resumes from that
+# snapshot.
 #
 #   start-up.sh               mount the bucket, confine the code user, start Jupyter and the
 #                             code-interpreter server as that user (what E2B runs)
@@ -17,7 +18,7 @@
 set -u
 
 readonly SETTINGS_DIR=/etc/e2b-sandbox
-readonly MOUNT_PROGRAM=/usr/lib/e2b-sandbox/s3mount.py
+readonly MOUNT_PROGRAM=/usr/lib/e2b-sandbox/s3mount.pyz
 readonly CODE_USER_NAME=user
 readonly CODE_USER_UID=1000
 readonly SERVER_DIR=/root/.server

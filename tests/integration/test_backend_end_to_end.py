@@ -6,8 +6,8 @@ sandbox container writes through its own mount and the backend reads it.
   Compose v2 binary drives; the backend's image is the debootstrap stand-in, the sandbox's the
   image the Dockerfile builds.
 - The program runs under mocks for the local stack, pointed at this moto and a temporary mount
-  dir; its outputs are written to disk the way CI writes them (tools.stack_outputs), and the host
-  mount is made the way a backend host makes it (tools.host_mount).
+  dir; its outputs are written to disk the way CI writes them (backend_host.bundle), and the host
+  mount is made the way a backend host makes it (backend_host.host_mount).
 """
 
 from __future__ import annotations
@@ -25,19 +25,19 @@ from typing import Any
 
 import pytest
 
-from components.template import START_SCRIPT
-from s3mount import set_immutable
-from tests.support.bucket_mounts import is_mounted, unmount, wait_for
-from tests.support.compose import compose, podman_api
-from tests.support.moto_server import MotoServer
-from tests.support.paths import REPO_ROOT
-from tests.support.podman import (
+from harness.bucket_mounts import is_mounted, unmount, wait_for
+from harness.compose import compose, podman_api
+from harness.moto_server import MotoServer
+from harness.paths import REPO_ROOT
+from harness.podman import (
     build_image,
     ensure_standin_base,
     podman,
     remove_image,
     stack_build_args,
 )
+from program.sandbox_image import START_SCRIPT
+from s3mount.mountpoint import set_immutable
 from tests.support.program import run_program
 from tests.support.pulumi_mocks import RecordingMocks
 
@@ -76,7 +76,7 @@ class Deployment:
 
     def host_mount(self, *args: str) -> subprocess.CompletedProcess[str]:
         env_file = str(self.backend_dir / "e2b-s3.env")
-        return self.tool("tools.host_mount", "--env-file", env_file, *args)
+        return self.tool("backend_host.host_mount", "--env-file", env_file, *args)
 
     def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         return compose(
@@ -91,12 +91,12 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def deployment(moto_server: MotoServer, _session_mocks: RecordingMocks) -> Iterator[Deployment]:
+def deployment(moto_server: MotoServer, session_mocks: RecordingMocks) -> Iterator[Deployment]:
     root = Path(tempfile.mkdtemp(prefix="e2e-"))
     root.chmod(0o755)
     standin = ensure_standin_base()
     result = run_program(
-        _session_mocks,
+        session_mocks,
         "local",
         {
             "e2b-sandbox:mountDir": str(root / "shared"),
@@ -115,8 +115,7 @@ def deployment(moto_server: MotoServer, _session_mocks: RecordingMocks) -> Itera
     )
     with podman_api(root) as docker_host:
         deployed = Deployment(root, outputs, backend_dir, docker_host, standin)
-        written = deployed.tool("tools.stack_outputs", "--format", "backend", "--output",
-                                str(backend_dir))  # fmt: skip
+        written = deployed.tool("backend_host.bundle", "--output", str(backend_dir))
         assert written.returncode == 0, written.stderr
         try:
             yield deployed
@@ -234,6 +233,6 @@ def test_a_host_mount_replaced_under_a_running_backend_fails_loudly(running: Dep
 
 def test_the_unit_for_this_host_names_the_files_the_tool_wrote(running: Deployment) -> None:
     unit = (running.backend_dir / "e2b-s3-mount.service").read_text()
-    expected = f"{running.backend_dir}/s3mount.py run --env-file {running.backend_dir}/e2b-s3.env"
+    expected = f"{running.backend_dir}/s3mount.pyz run --env-file {running.backend_dir}/e2b-s3.env"
     assert expected in unit
-    assert os.access(running.backend_dir / "s3mount.py", os.X_OK)
+    assert os.access(running.backend_dir / "s3mount.pyz", os.X_OK)

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from components.backend_files import CHECK_SERVICE, render_compose_override
-from components.contract import Channel, Consumer, values
-from tests.support.compose import compose_binary
+from backend_host.bundle import main as bundle_main
+from backend_host.files import CHECK_SERVICE
+from backend_host.render import render_compose_override
+from harness.compose import compose_binary
+from program.shared import Channel, Consumer, received
 from tests.support.sample_outputs import BUCKET, SECRET, SHARED_OUTPUTS
-from tools.stack_outputs import main as stack_outputs_main
 
 DATA = Path(__file__).parent / "data"
 
@@ -40,7 +41,7 @@ def _write_override(
         render_compose_override(
             stack="dev",
             service_name=service_name,
-            settings=values(Consumer.BACKEND, Channel.SETTINGS, outputs),
+            settings=received(Consumer.BACKEND, Channel.SETTINGS, outputs),
             mount_dir=mount_dir,
             check_image="busybox:1.37",
         )
@@ -48,10 +49,10 @@ def _write_override(
 
 
 def _write_env_file(project: Path, monkeypatch: pytest.MonkeyPatch, **outputs: str) -> None:
-    """The dotenv as CI writes it: with the stack outputs tool."""
+    """The dotenv as a backend host writes it: with the bundle."""
     (project / "outputs.json").write_text(json.dumps({**SHARED_OUTPUTS, **outputs}))
     monkeypatch.chdir(project)
-    code = stack_outputs_main(
+    code = bundle_main(
         ["--stack", "dev", "--input", "outputs.json", "--format", "env", "--output", "e2b-s3.env"]
     )
     assert code == 0

@@ -2,7 +2,7 @@
 moto server that enforces IAM, then every allowed action tried and many forbidden ones.
 
 moto evaluates identity policies (including resource-level S3 checks) once its bootstrap requests
-are spent; see tests/support/moto_server.py.
+are spent; see harness/moto_server.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.moto_server import MotoServer
+from harness.moto_server import MotoServer
 from tests.support.program import run_program
 from tests.support.pulumi_mocks import RecordingMocks
 
@@ -70,8 +70,8 @@ def provision(server: MotoServer, bucket: str, policy: str, suffix: str) -> Sand
 
 
 @pytest.fixture(scope="module")
-def whole_bucket(moto_iam_server: MotoServer, _session_mocks: RecordingMocks) -> Sandbox:
-    bucket, policy = program_policy(_session_mocks, {})
+def whole_bucket(moto_iam_server: MotoServer, session_mocks: RecordingMocks) -> Sandbox:
+    bucket, policy = program_policy(session_mocks, {})
     return provision(moto_iam_server, bucket, policy, "whole")
 
 

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from components.template import START_SCRIPT
-from tests.support.bucket_mounts import wait_for
-from tests.support.moto_server import MotoServer
-from tests.support.podman import (
+from harness.bucket_mounts import wait_for
+from harness.moto_server import MotoServer
+from harness.podman import (
     BuildResult,
     build_image,
     ensure_standin_base,
@@ -32,6 +31,7 @@ from tests.support.podman import (
     run_in_image,
     stack_build_args,
 )
+from program.sandbox_image import START_SCRIPT
 
 # The first build pays for debootstrap (once per machine) and the apt and pip layers.
 pytestmark = [pytest.mark.podman, pytest.mark.timeout(900)]
@@ -41,7 +41,9 @@ MOUNT_DIR = "/opt/sentient"
 SETTINGS_FILE = "/etc/e2b-sandbox/sandbox.env"
 CREDENTIALS_FILE = "/etc/e2b-sandbox/credentials.env"
 STATUS_FILE = "/run/e2b-s3-mount/opt-sentient.json"
-RUN_STEPS_IN_DOCKERFILE = 5  # apt, pip, /root access, settings, key pair
+RUN_STEPS_IN_DOCKERFILE = (
+    6  # the zipapp (its own stage), apt, pip, /root access, settings, key pair
+)
 FUSE = ("--device", "/dev/fuse", "--cap-add", "SYS_ADMIN")
 
 
@@ -155,12 +157,12 @@ def test_the_image_holds_s3fs_the_mount_program_and_the_start_command(image: Bui
     listing = sh(
         image.image_id,
         "command -v s3fs; command -v setpriv; "
-        f"stat -c '%a %U %n' /usr/lib/e2b-sandbox/s3mount.py {START_SCRIPT}",
+        f"stat -c '%a %U %n' /usr/lib/e2b-sandbox/s3mount.pyz {START_SCRIPT}",
     )
     assert listing.splitlines() == [
         "/usr/bin/s3fs",
         "/usr/bin/setpriv",
-        "755 root /usr/lib/e2b-sandbox/s3mount.py",
+        "755 root /usr/lib/e2b-sandbox/s3mount.pyz",
         f"755 root {START_SCRIPT}",
     ]
     fuse_conf = sh(image.image_id, "cat /etc/fuse.conf")
@@ -338,7 +340,10 @@ def test_with_code_user_root_the_servers_run_as_root(image: BuiltImage) -> None:
 def test_build_result_counts_cached_and_executed_run_steps() -> None:
     log = "\n".join(
         [
-            "STEP 1/4: FROM base",
+            "[1/2] STEP 1/2: FROM base AS stage",
+            "[1/2] STEP 2/2: RUN make the zipapp",
+            "--> Using cache 0123",
+            "[2/2] STEP 1/4: FROM base",
             "STEP 2/4: RUN apt-get update",
             "--> Using cache 1234",
             "STEP 3/4: COPY a b",
@@ -348,7 +353,7 @@ def test_build_result_counts_cached_and_executed_run_steps() -> None:
         ]
     )
     result = BuildResult(returncode=0, log=log, seconds=1.0, image_id="sha256:9abc")
-    assert (result.run_steps, result.run_steps_executed) == (2, 1)
+    assert (result.run_steps, result.run_steps_executed) == (3, 1)
 
 
 def test_standin_is_tagged_with_the_base_images_name(standin_base: str) -> None:

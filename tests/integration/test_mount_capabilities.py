@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.bucket_mounts import (
+from harness.bucket_mounts import (
     THIS_MACHINE,
     Host,
     is_mounted,
@@ -30,8 +30,8 @@ from tests.support.bucket_mounts import (
     unmount,
     wait_for,
 )
-from tests.support.moto_server import MotoServer
-from tests.support.paths import REPO_ROOT
+from harness.moto_server import MotoServer
+from harness.paths import REPO_ROOT
 
 pytestmark = pytest.mark.fuse
 

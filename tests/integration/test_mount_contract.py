@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.bucket_mounts import Host, ProgramMount, program_mount, wait_for
-from tests.support.moto_server import MotoServer
-from tests.support.wan_proxy import WanProxy
+from harness.bucket_mounts import Host, ProgramMount, program_mount, wait_for
+from harness.moto_server import MotoServer
+from harness.wan_proxy import WanProxy
 
 pytestmark = pytest.mark.fuse
 

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from s3mount import set_immutable
-from tests.support.bucket_mounts import (
+from harness.bucket_mounts import (
     SANDBOX_UID,
     Host,
     ProgramMount,
@@ -27,9 +26,10 @@ from tests.support.bucket_mounts import (
     program_mount,
     wait_for,
 )
-from tests.support.moto_server import MotoServer
-from tests.support.ports import free_port, silent_endpoint
-from tests.support.wan_proxy import WanProxy
+from harness.moto_server import MotoServer
+from harness.ports import free_port, silent_endpoint
+from harness.wan_proxy import WanProxy
+from s3mount.mountpoint import set_immutable
 
 pytestmark = pytest.mark.fuse
 
@@ -262,7 +262,7 @@ def supervised(
     secret_key: str,
     tmp_path: Path,
 ) -> Iterator[tuple[ProgramMount, subprocess.Popen[bytes]]]:
-    """`s3mount.py run` as systemd starts it (Type=notify), once it said READY=1."""
+    """`s3mount run` as systemd starts it (Type=notify), once it said READY=1."""
     mount = new_mount(made, mount_host, bucket, moto_server.endpoint, secret_key)
     # An abstract socket: the same name inside the Debian 13 chroot, which shares the network.
     address = f"e2b-s3-mount-test-{uuid.uuid4().hex}"

@@ -10,15 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.stack_outputs import OUTPUT_NAMES
+from program.outputs import OUTPUT_NAMES
+from program.schema import with_config_table
 
 
 def readme(repo_root: Path) -> str:
     return (repo_root / "README.md").read_text()
 
 
-def test_readme_lists_every_setting(repo_root: Path) -> None:
+def test_the_readmes_configuration_table_is_the_one_pulumi_yaml_gives(repo_root: Path) -> None:
     text = readme(repo_root)
+    assert with_config_table(text) == text, "run `.venv/bin/python -m program.schema`"
     for key in yaml.safe_load((repo_root / "Pulumi.yaml").read_text())["config"]:
         assert f"| `{key}` |" in text, key
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.paths import REPO_ROOT
+from harness.paths import REPO_ROOT
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -206,7 +206,7 @@ class TestPreview:
 
     def test_previews_each_affected_stack(self) -> None:
         affected = _run_commands(_steps(PREVIEW["jobs"]["affected"])[-1])
-        assert any("python3 -m tools.affected_stacks" in c for c in affected)
+        assert any("python3 -m ci_tools.affected_stacks" in c for c in affected)
         job = PREVIEW["jobs"]["preview"]
         assert job["needs"] == "affected"
         stacks = "${{ fromJSON(needs.affected.outputs.stacks) }}"
@@ -218,8 +218,8 @@ class TestPreview:
         commands = [(i, c) for i, s in enumerate(steps) for c in _run_commands(s)]
         (mask,) = [i for i, c in commands if "--format mask" in c]
         (previewed,) = [(i, c) for i, c in commands if c.startswith("pulumi preview")]
-        (check,) = [(i, c) for i, c in commands if "--check-preview" in c]
-        (post,) = [(i, c) for i, c in commands if "tools.pr_comment" in c]
+        (check,) = [(i, c) for i, c in commands if "ci_tools.preview_guard" in c]
+        (post,) = [(i, c) for i, c in commands if "ci_tools.pr_comment" in c]
         assert mask < previewed[0] <= check[0] < post[0]
         saved = '"$RUNNER_TEMP/preview-$STACK.txt"'
         assert '> "$preview"' in previewed[1] and '"$preview"' in check[1]
@@ -277,7 +277,7 @@ class TestDeploy:
         assert job["needs"] == "up"
         commands = [c for s in _steps(job) for c in _run_commands(s)]
         assert any("--format mask" in c for c in commands)
-        (backend,) = [c for c in commands if "--format backend" in c]
+        (backend,) = [c for c in commands if "backend_host.bundle" in c]
         assert "--without-key" in backend
         assert not [c for c in commands if "--format env" in c]
         (upload,) = [s for s in _steps(job) if _uses(s).startswith("actions/upload-artifact@")]
@@ -295,7 +295,7 @@ class TestSecretsStayHidden:
                 for command in _run_commands(step):
                     if "--show-secrets" in command:
                         found += 1
-                        safe = "| python -m tools.stack_outputs" in command or re.search(
+                        safe = "| python3 -m ci_tools." in command or re.search(
                             r'--show-secrets > "\$[A-Za-z_]+"$', command
                         )
                         assert safe, f"{name}: {job_id}: {command}"
@@ -311,7 +311,7 @@ class TestSecretsStayHidden:
                 first_use = [
                     i
                     for i, c in enumerate(commands)
-                    if "tools.stack_outputs" in c and "--format mask" not in c
+                    if ("ci_tools." in c or "backend_host." in c) and "--format mask" not in c
                 ]
                 assert all(masks[0] < i for i in first_use), f"{name}: {job_id}"
 

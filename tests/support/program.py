@@ -18,17 +18,19 @@ from unittest import mock
 import pulumi
 import yaml
 
-from tests.support.paths import REPO_ROOT
+from harness.paths import REPO_ROOT
+from program.environments import ENVIRONMENTS
+from program.settings import E2B_API_KEY as E2B_API_KEY_NAME
+from program.settings import PROJECT
 from tests.support.pulumi_mocks import (
-    PROJECT,
     RecordedResource,
     RecordingMocks,
     ResourceLookup,
     configure_mocks,
 )
 
-STACKS = ("local", "dev", "staging", "prod")
-E2B_API_KEY = f"{PROJECT}:e2bApiKey"
+STACKS = ENVIRONMENTS  # one stack per environment, named after it
+E2B_API_KEY = f"{PROJECT}:{E2B_API_KEY_NAME}"
 TEST_E2B_API_KEY = "e2b_mock_key_0000000000000000"
 
 

@@ -14,8 +14,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime.mocks import MockMonitor
 
+from program.settings import PROJECT
+
 ACCOUNT_ID = "123456789012"
-PROJECT = "e2b-sandbox"
 # What the provider appends to bucketPrefix: 26 characters (a timestamp and a counter).
 _BUCKET_SUFFIX = "20261127093000123400000001"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.policies import sandbox_access_policy
-from components.settings import SettingsError
+from program.config import ConfigurationError
+from program.outputs import OUTPUT_NAMES, SECRET_OUTPUTS
+from program.policies import sandbox_access_policy
 from tests.support.program import STACKS, ProgramRun, run_program
 from tests.support.pulumi_mocks import RecordingMocks
-from tools.stack_outputs import OUTPUT_NAMES, SECRET_OUTPUTS
 
 BUCKET = "aws:s3/bucket:Bucket"
 ACCESS_KEY = "aws:iam/accessKey:AccessKey"
@@ -65,7 +65,7 @@ def test_only_the_secret_key_is_secret_and_it_leaks_into_no_other_output(
 
 
 def test_bad_config_registers_nothing(pulumi_mocks: RecordingMocks) -> None:
-    with pytest.raises(SettingsError, match="e2b-sandbox:mountDir = 'relative'"):
+    with pytest.raises(ConfigurationError, match="e2b-sandbox:mountDir = 'relative'"):
         run(pulumi_mocks, "dev", mountDir="relative")
     assert pulumi_mocks.resources == []
 
@@ -185,5 +185,5 @@ def test_the_backends_files_give_it_the_same_bucket_and_path(
     assert environment["E2B_TEMPLATE_NAME"] == result.outputs["e2bTemplateName"]
     unit = result.outputs["hostMountUnit"]
     assert f'Environment="S3_BUCKET_NAME={result.outputs["bucketName"]}"' in unit.splitlines()
-    assert "ExecStart=/usr/bin/python3 /srv/backend/s3mount.py run" in unit
+    assert "ExecStart=/usr/bin/python3 /srv/backend/s3mount.pyz run" in unit
     assert not {"composeOverride", "hostMountUnit"} & result.secret_outputs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from components.settings import default_tags
+from program.config import required_tags
 from tests.support.program import STACKS, stack_config
 
 
@@ -64,7 +64,7 @@ def test_pulumi_yaml_runtime(repo_root: Path) -> None:
 def test_every_stack_tags_every_resource_through_the_provider() -> None:
     for stack in STACKS:
         tags = json.loads(stack_config(stack)["aws:defaultTags"])
-        assert tags == {"tags": default_tags(stack)}, stack
+        assert tags == {"tags": required_tags(stack)}, stack
 
 
 def test_the_deployed_stacks_build_an_e2b_template_and_local_does_not() -> None:

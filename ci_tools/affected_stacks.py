@@ -1,0 +1,65 @@
+"""Which deployed stacks a change affects, from the paths it touches.
+
+    git diff --name-only --no-renames BASE HEAD | python3 -m ci_tools.affected_stacks
+    ["dev", "staging", "prod"]
+
+The output is a JSON list for a GitHub Actions job matrix, in deployment order. A stack file
+(stacks/Pulumi.<stack>.yaml) affects its own stack; the program's code affects every deployed stack;
+anything else (docs, tests, CI tools) affects none. The local stack runs against an emulator and is
+never deployed by CI.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+
+from program.environments import DEPLOYED_STACKS
+
+# The Pulumi program: what `pulumi up` runs or builds, whatever the stack (the image's context is
+# the project, filtered by .dockerignore; the backend's files are rendered by the program).
+PROGRAM_FILES = frozenset(
+    {
+        "__main__.py",
+        "Pulumi.yaml",
+        "requirements.txt",
+        ".dockerignore",
+        "backend_host/files.py",
+        "backend_host/render.py",
+    }
+)
+PROGRAM_DIRS = tuple(
+    PurePosixPath(d) for d in ("components", "program", "s3mount", "docker/e2b-sandbox")
+)
+STACK_FILE_DIR = PurePosixPath("stacks")
+
+
+def _stacks_of(path: str) -> set[str]:
+    changed = PurePosixPath(path.strip().removeprefix("./"))
+    if str(changed) in PROGRAM_FILES or any(changed.is_relative_to(d) for d in PROGRAM_DIRS):
+        return set(DEPLOYED_STACKS)
+    if changed.parent == STACK_FILE_DIR and changed.suffix == ".yaml":
+        stack = changed.stem.removeprefix("Pulumi.")
+        if changed.stem.startswith("Pulumi.") and stack in DEPLOYED_STACKS:
+            return {stack}
+    return set()
+
+
+def affected_stacks(paths: Iterable[str]) -> list[str]:
+    """The deployed stacks the changed paths affect, in deployment order (dev, staging, prod)."""
+    affected: set[str] = set()
+    for path in paths:
+        if path.strip():
+            affected |= _stacks_of(path)
+    return [stack for stack in DEPLOYED_STACKS if stack in affected]
+
+
+def main() -> int:
+    print(json.dumps(affected_stacks(sys.stdin)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

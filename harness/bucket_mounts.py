@@ -1,0 +1,157 @@
+"""Mounts made by the project's mount program (its zipapp, as shipped), as the sandbox and the
+backend host make them, for the contract tests and the benchmarks.
+
+Each mount gets its own mount dir and run dir (status and client log) under a temporary root that
+the sandbox user can traverse, and is taken down in `close()` even when a test failed. Nothing is
+ever deleted through a mount: that would delete the bucket's objects.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.debian_root import PROGRAM_IN_CHROOT
+from harness.paths import mount_program
+from program.schema import config_keys
+from s3mount.mountpoint import mount_entry, set_immutable
+
+SANDBOX_UID = 1000
+
+
+def unmount(path: Path) -> None:
+    """Lazy-unmount path if it is mounted; the FUSE client exits once its mount is gone."""
+    for command in (["fusermount", "-u", "-z", str(path)], ["umount", "-l", str(path)]):
+        if mount_entry(str(path)) is None:
+            return
+        subprocess.run(command, capture_output=True, check=False, timeout=10)
+
+
+def is_mounted(path: Path) -> bool:
+    return mount_entry(str(path)) is not None
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> float | None:
+    """Seconds until predicate() held, or None if it did not within timeout."""
+    started = time.monotonic()
+    while True:
+        if predicate():
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            return None
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where the mount program runs: this machine (root None: Debian 12's s3fs 1.90) or a chroot
+    (Debian 13's s3fs 1.95, the image's). Paths in settings are as the program sees them."""
+
+    name: str
+    root: Path | None = None
+
+    def command(self, *args: str) -> list[str]:
+        if self.root is None:
+            return [sys.executable, str(mount_program()), *args]
+        program = f"{PROGRAM_IN_CHROOT}/{mount_program().name}"
+        return ["chroot", str(self.root), "python3", program, *args]
+
+    def outside(self, inside: str) -> Path:
+        """A path the program sees, as this test process sees it."""
+        return Path(inside) if self.root is None else self.root / inside.lstrip("/")
+
+
+THIS_MACHINE = Host("debian12")
+
+
+@dataclass
+class ProgramMount:
+    """One bucket mounted at `dir` by the mount program; settings in `env`."""
+
+    host: Host
+    root: Path
+    env: dict[str, str]
+    results: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
+
+    @property
+    def dir(self) -> Path:
+        return self.host.outside(self.env["S3_MOUNT_DIR"])
+
+    @property
+    def run_dir(self) -> Path:
+        return self.host.outside(self.env["S3_MOUNT_RUN_DIR"])
+
+    @property
+    def status_path(self) -> Path:
+        name = self.env["S3_MOUNT_DIR"].strip("/").replace("/", "-")
+        return self.run_dir / f"{name}.json"
+
+    def status(self) -> dict[str, Any]:
+        if not self.status_path.exists():
+            return {}
+        status: dict[str, Any] = json.loads(self.status_path.read_text())
+        return status
+
+    def run(self, command: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        """`s3mount.py COMMAND` with this mount's settings, as root."""
+        result = subprocess.run(
+            self.host.command(command),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        self.results.append(result)
+        return result
+
+    def mount(self) -> ProgramMount:
+        result = self.run("mount")
+        assert result.returncode == 0, f"{result.stderr}\nstatus: {self.status()}"
+        return self
+
+    def close(self) -> None:
+        """Take the mount down, whatever state the test left it in, and remove its files."""
+        self.run("unmount", timeout=60)
+        unmount(self.dir)
+        if is_mounted(self.dir):
+            return  # never delete through a mount
+        set_immutable(str(self.dir), False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def program_mount(
+    bucket: str,
+    endpoint: str,
+    access_key: str,
+    secret_key: str,
+    host: Host = THIS_MACHINE,
+    **settings: str,
+) -> ProgramMount:
+    """The settings for one mount under a fresh world-traversable root; not mounted yet."""
+    root = Path(tempfile.mkdtemp(prefix="bucket-mount-", dir=host.outside("/tmp")))
+    root.chmod(0o755)
+    inside = "/tmp/" + root.name
+    env: dict[str, str] = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
+        "AWS_REGION": "us-east-1",
+        "S3_BUCKET_NAME": bucket,
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_MOUNT_DIR": f"{inside}/mnt",
+        "S3_MOUNT_RUN_DIR": f"{inside}/run",
+        # The bound the stack sends by default (Pulumi.yaml).
+        "S3_MOUNT_FRESHNESS_SECONDS": str(config_keys()["mountFreshnessSeconds"].default),
+    }
+    env.update(settings)
+    return ProgramMount(host=host, root=root, env=env)

@@ -1,0 +1,430 @@
+"""A TCP proxy that puts a wide-area network between S3 clients and moto, and counts requests.
+
+    python -m harness.wan_proxy --upstream 127.0.0.1:5050 [--latency-ms 20] [--mib-per-s 40]
+
+Sandboxes reach S3 over a WAN, where round trips and per-connection bandwidth decide speed; on
+loopback every client looks fast and the CPU decides. Every chunk is held for the one-way latency
+before it is delivered, and each connection's direction is paced to the bandwidth cap, so a
+client that opens more connections gets more bandwidth, as against S3.
+
+The proxy also reads the HTTP requests that cross it (request line and body length only), so the
+S3 requests an operation costs can be counted where the network is, a figure that does not drift
+with the machine's load. And it can play the faults a contract test needs: `down` resets every
+connection and refuses new ones (the endpoint stopped), `reject` answers every request with S3's
+403 for an unknown key (credentials rejected).
+
+It runs as its own process (the caller's Python threads would otherwise share its GIL) with a
+small control endpoint: `GET /stats`, `POST /reset`, `POST /mode/{pass,down,reject}`. `WanProxy`
+starts and drives one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import parse_qsl, urlsplit
+
+from harness.paths import REPO_ROOT
+from harness.ports import free_port, stop, wait_for_port
+
+CHUNK = 64 * 1024
+# Chunks in flight per direction: about a bandwidth-delay product (40 MiB/s x 20 ms = 0.8 MiB),
+# so a sender feels back-pressure as it would from a real socket, not an endless buffer.
+QUEUE_CHUNKS = 16
+MODES = ("pass", "down", "reject")
+REJECT_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidAccessKeyId</Code>'
+    b"<Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>"
+)
+
+
+def request_kind(method: str, target: str) -> str:
+    """A short name for an S3 request: the method and what it acts on (`GET list`, `PUT part`).
+
+    S3's path-style requests are /bucket or /bucket/key; the query names the sub-resource.
+    """
+    parts = urlsplit(target)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    has_key = parts.path.strip("/").count("/") >= 1
+    if "uploadId" in query:
+        subject = "part" if "partNumber" in query else "multipart"
+    elif "uploads" in query:
+        subject = "multipart"
+    elif not has_key:
+        subject = "list" if method == "GET" else "bucket"
+    else:
+        subject = "object"
+    return f"{method} {subject}"
+
+
+class RequestReader:
+    """Follows the HTTP/1.1 requests in one client-to-server byte stream.
+
+    Feed it the bytes as they pass; it calls `on_request(method, target)` once a request's head is
+    complete and skips its body (Content-Length or chunked), so keep-alive streams count right.
+    """
+
+    def __init__(self, on_request: Callable[[str, str], None]) -> None:
+        self._on_request = on_request
+        self._buffer = b""
+        self._body_left = 0
+        self._chunked = False
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+        while self._step():
+            pass
+
+    def _step(self) -> bool:
+        if self._body_left:
+            taken = min(self._body_left, len(self._buffer))
+            self._buffer = self._buffer[taken:]
+            self._body_left -= taken
+            return bool(self._buffer) and not self._body_left
+        if self._chunked:
+            return self._chunk_step()
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = self._buffer[:end].decode("latin-1").split("\r\n")
+        self._buffer = self._buffer[end + 4 :]
+        method, target = [*head[0].split(" "), "", ""][:2]
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in head[1:])
+        }
+        self._on_request(method, target)
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self._chunked = True
+        else:
+            self._body_left = int(headers.get("content-length", "0") or 0)
+        return True
+
+    def _chunk_step(self) -> bool:
+        line_end = self._buffer.find(b"\r\n")
+        if line_end < 0:
+            return False
+        size = int(self._buffer[:line_end].split(b";")[0] or b"0", 16)
+        if size == 0:
+            # The last chunk, then optional trailers and an empty line.
+            trailer_end = self._buffer.find(b"\r\n\r\n", line_end)
+            if trailer_end < 0:
+                return False
+            self._buffer = self._buffer[trailer_end + 4 :]
+            self._chunked = False
+            return True
+        if len(self._buffer) < line_end + 2 + size + 2:
+            return False
+        self._buffer = self._buffer[line_end + 2 + size + 2 :]
+        return True
+
+
+@dataclass
+class Shaping:
+    latency: float
+    """One-way delay in seconds, applied to every chunk in both directions."""
+    bytes_per_second: float
+    """Per connection and direction; 0 means unlimited."""
+
+
+class ProxyServer:
+    """The asyncio side: the shaped forwarding, the request counts and the fault modes."""
+
+    def __init__(self, upstream: tuple[str, int], shaping: Shaping) -> None:
+        self.upstream = upstream
+        self.shaping = shaping
+        self.mode = "pass"
+        self.requests: Counter[str] = Counter()
+        self.connections = 0
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self._listen: tuple[str, int] = ("127.0.0.1", 0)
+
+    async def start(self, host: str, port: int) -> None:
+        self._listen = (host, port)
+        self._server = await asyncio.start_server(self._accept, host, port, limit=CHUNK)
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "mode": self.mode,
+            "requests": sum(self.requests.values()),
+            "byKind": dict(sorted(self.requests.items())),
+            "connections": self.connections,
+            "bytesUp": self.bytes_up,
+            "bytesDown": self.bytes_down,
+        }
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.connections = 0
+        self.bytes_up = self.bytes_down = 0
+
+    async def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(mode)
+        previous, self.mode = self.mode, mode
+        # Live connections end with every change: a connection keeps the mode it was opened in.
+        for writer in list(self._writers):
+            with contextlib.suppress(OSError):
+                writer.transport.abort()
+        if mode == "down" and self._server is not None:
+            # The endpoint is gone: nobody can connect.
+            self._server.close()
+            self._server = None
+        elif previous == "down":
+            await self.start(*self._listen)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(writer)
+        try:
+            if self.mode == "reject":
+                await self._reject_all(reader, writer)
+            else:
+                await self._forward(reader, writer)
+        finally:
+            self._writers.discard(writer)
+            with contextlib.suppress(OSError):
+                writer.transport.abort()
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream, limit=CHUNK)
+        except OSError:
+            return
+        self._writers.add(up_writer)
+        requests = RequestReader(lambda method, target: self._count(method, target))
+        try:
+            await asyncio.gather(
+                self._pipe(reader, up_writer, requests.feed, upward=True),
+                self._pipe(up_reader, writer, None, upward=False),
+            )
+        finally:
+            self._writers.discard(up_writer)
+            with contextlib.suppress(OSError):
+                up_writer.transport.abort()
+
+    def _count(self, method: str, target: str) -> None:
+        self.requests[request_kind(method, target)] += 1
+
+    async def _pipe(
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        observe: Callable[[bytes], None] | None,
+        upward: bool,
+    ) -> None:
+        """Delivers each chunk one latency after it arrived, paced to the bandwidth cap."""
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(QUEUE_CHUNKS)
+
+        async def receive() -> None:
+            try:
+                while data := await source.read(CHUNK):
+                    if observe is not None:
+                        observe(data)
+                    await queue.put((time.monotonic() + self.shaping.latency, data))
+            except OSError:
+                pass
+            finally:
+                await queue.put((0.0, b""))
+
+        async def deliver() -> None:
+            free_at = 0.0
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    break
+                start = max(due, free_at)
+                rate = self.shaping.bytes_per_second
+                free_at = start + (len(data) / rate if rate else 0.0)
+                delay = free_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sink.write(data)
+                if upward:
+                    self.bytes_up += len(data)
+                else:
+                    self.bytes_down += len(data)
+                await sink.drain()
+            if sink.can_write_eof():
+                sink.write_eof()
+
+        receiving = asyncio.ensure_future(receive())
+        try:
+            await deliver()
+        except OSError:
+            pass
+        finally:
+            receiving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiving
+            # One side is done: the other must stop too, or keep-alive connections linger.
+            with contextlib.suppress(OSError):
+                sink.transport.abort()
+
+    async def _reject_all(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        pending: list[str] = []
+        requests = RequestReader(lambda method, _target: pending.append(method))
+        with contextlib.suppress(OSError):
+            while data := await reader.read(CHUNK):
+                requests.feed(data)
+                for method in pending:
+                    body = b"" if method == "HEAD" else REJECT_BODY
+                    await asyncio.sleep(self.shaping.latency * 2)
+                    writer.write(
+                        b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
+                        + f"Content-Length: {len(REJECT_BODY)}\r\n\r\n".encode()
+                        + body
+                    )
+                    await writer.drain()
+                self.requests.update(f"{method} rejected" for method in pending)
+                pending.clear()
+
+
+async def _control(
+    proxy: ProxyServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """One request on the control port: GET /stats, POST /reset, POST /mode/<mode>."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, path = head.decode("latin-1").split(" ")[:2]
+        status, body = "200 OK", b""
+        if method == "GET" and path == "/stats":
+            body = json.dumps(proxy.stats()).encode()
+        elif method == "POST" and path == "/reset":
+            proxy.reset()
+        elif method == "POST" and path.startswith("/mode/") and path[6:] in MODES:
+            await proxy.set_mode(path[6:])
+        else:
+            status = "404 Not Found"
+        reply = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        writer.write(reply.encode() + body)
+        await writer.drain()
+    finally:
+        writer.close()
+
+
+async def serve(args: argparse.Namespace) -> None:
+    host, port = args.upstream.rsplit(":", 1)
+    proxy = ProxyServer(
+        (host, int(port)), Shaping(args.latency_ms / 1000, args.mib_per_s * 1024 * 1024)
+    )
+    await proxy.start("127.0.0.1", args.port)
+    control = await asyncio.start_server(
+        lambda r, w: _control(proxy, r, w), "127.0.0.1", args.control_port
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with control:
+        await stop.wait()
+
+
+class WanProxy:
+    """A proxy process in front of an S3 endpoint; a context manager that stops it on exit."""
+
+    def __init__(
+        self,
+        upstream: str,
+        latency_ms: float = 20,
+        mib_per_s: float = 40,
+        log_path: Path | None = None,
+    ) -> None:
+        target = urlsplit(upstream)
+        self.port = free_port()
+        self.control_port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.latency_ms = latency_ms
+        self.mib_per_s = mib_per_s
+        command = [
+            sys.executable,
+            "-m",
+            "harness.wan_proxy",
+            "--upstream",
+            f"{target.hostname}:{target.port}",
+            "--port",
+            str(self.port),
+            "--control-port",
+            str(self.control_port),
+            "--latency-ms",
+            str(latency_ms),
+            "--mib-per-s",
+            str(mib_per_s),
+        ]
+        log = log_path.open("ab") if log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": "."}
+        )
+        try:
+            wait_for_port(self.control_port, self.process)
+            wait_for_port(self.port, self.process)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _call(self, method: str, path: str) -> bytes:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.control_port}{path}", method=method
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            body: bytes = response.read()
+            return body
+
+    def stats(self) -> dict[str, object]:
+        stats: dict[str, object] = json.loads(self._call("GET", "/stats"))
+        return stats
+
+    def requests(self) -> int:
+        return int(str(self.stats()["requests"]))
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def set_mode(self, mode: str) -> None:
+        self._call("POST", f"/mode/{mode}")
+
+    def stop(self) -> None:
+        stop(self.process)
+
+    def __enter__(self) -> WanProxy:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m harness.wan_proxy")
+    parser.add_argument("--upstream", required=True, help="HOST:PORT of the S3 endpoint")
+    parser.add_argument("--port", type=int, default=0, help="where clients connect")
+    parser.add_argument("--control-port", type=int, required=True)
+    parser.add_argument("--latency-ms", type=float, default=20, help="one-way delay")
+    parser.add_argument(
+        "--mib-per-s", type=float, default=40, help="per connection and direction; 0: unlimited"
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(parse_args()))

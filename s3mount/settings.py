@@ -1,0 +1,187 @@
+"""The mount program's settings: gathered from env files and the environment, validated at once.
+
+The stack sends the bucket's settings and the key pair (s3mount/contract.py names them); the
+program's own knobs (who owns the files, the time bound, where the status goes) have their
+defaults here, their one home.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from s3mount import contract
+
+# The program's own settings, with their defaults and what they mean (shown by --help).
+OWN_SETTINGS: Mapping[str, tuple[str, str]] = {
+    "S3_MOUNT_UID": ("1000", "who owns the files in the mount"),
+    "S3_MOUNT_GID": ("1000", "their group"),
+    "S3_MOUNT_UMASK": ("0022", "their permissions, as a umask"),
+    "S3_MOUNT_TIMEOUT": ("30", "seconds for the whole mount, check included (at most 30)"),
+    "S3_MOUNT_RUN_DIR": ("/run/e2b-s3-mount", "where the status file and the client's log go"),
+}
+# What the stack sends, and what each is (shown by --help).
+STACK_SETTINGS: Mapping[str, str] = {
+    contract.BUCKET_NAME: "the bucket",
+    contract.REGION: "its region, such as us-east-1",
+    contract.MOUNT_DIR: "where it appears, such as /opt/sentient",
+    contract.ENDPOINT_URL: "an S3-compatible endpoint (path-style); empty: AWS",
+    contract.FRESHNESS_SECONDS: (
+        f"how stale a view may be, 0 to {contract.MAX_FRESHNESS_SECONDS} s; larger saves requests"
+    ),
+}
+CREDENTIALS: Mapping[str, str] = {
+    contract.ACCESS_KEY_ID: "the access key id",
+    contract.SECRET_ACCESS_KEY: "its secret (never printed, never in argv)",
+}
+# Every name this program reads; the stack must not send it others.
+SETTING_NAMES = frozenset({*OWN_SETTINGS, *STACK_SETTINGS, *CREDENTIALS})
+MAX_TIMEOUT = 30
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
+_ACCESS_KEY_ID = re.compile(r"^[A-Za-z0-9]{1,128}$")
+
+
+class MountSettingsError(Exception):
+    """A bad setting: the message names it and the allowed form, never a secret value."""
+
+
+@dataclass(frozen=True)
+class MountSettings:
+    access_key_id: str
+    secret_access_key: str
+    bucket: str
+    region: str
+    mount_dir: str
+    endpoint: str
+    freshness: float
+    uid: int
+    gid: int
+    umask: str
+    timeout: int
+    run_dir: Path
+
+    @property
+    def name(self) -> str:
+        """The mount's name in the run dir: /opt/sentient -> opt-sentient."""
+        return self.mount_dir.strip("/").replace("/", "-")
+
+    def public(self) -> dict[str, object]:
+        """What may be shown to anyone: everything but the secret."""
+        return {
+            "bucket": self.bucket,
+            "region": self.region,
+            "mountDir": self.mount_dir,
+            "endpoint": self.endpoint or "default",
+            "freshnessSeconds": self.freshness,
+            "accessKeyId": self.access_key_id,
+        }
+
+
+def gather(env_files: Sequence[Path], environ: Mapping[str, str]) -> dict[str, str]:
+    """The raw settings: the files in order, then the environment's non-empty values."""
+    raw: dict[str, str] = {}
+    for path in env_files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise MountSettingsError(f"cannot read {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise MountSettingsError(f"{path} is not UTF-8 text") from None
+        try:
+            parsed = contract.parse_env_file(text, str(path))
+        except contract.ContractError as problem:
+            raise MountSettingsError(str(problem)) from None
+        raw.update({k: v for k, v in parsed.items() if k in SETTING_NAMES})
+    raw.update({k: v for k, v in environ.items() if k in SETTING_NAMES and v})
+    return raw
+
+
+def key_pair_problems(values: Mapping[str, str]) -> list[str]:
+    """What is wrong with the key pair, one line a variable, never showing the secret."""
+    problems = []
+    if not _ACCESS_KEY_ID.match(values.get(contract.ACCESS_KEY_ID, "")):
+        shown = values.get(contract.ACCESS_KEY_ID, "")
+        problems.append(
+            f"{contract.ACCESS_KEY_ID} = {shown!r}: required: the access key id (letters and "
+            "digits)"
+        )
+    secret = values.get(contract.SECRET_ACCESS_KEY, "")
+    if not secret or contract.CONTROL_CHARACTERS.search(secret) or len(secret) > 256:
+        problems.append(f"{contract.SECRET_ACCESS_KEY}: required: the secret access key (one line)")
+    return problems
+
+
+def load_mount_settings(raw: Mapping[str, str]) -> MountSettings:
+    """Validated settings; every problem at once, each naming the variable and the allowed form."""
+    values = {name: default for name, (default, _) in OWN_SETTINGS.items()} | dict(raw)
+    problems = key_pair_problems(values)
+
+    def check(name: str, ok: bool, allowed: str) -> None:
+        if not ok:
+            problems.append(f"{name} = {values.get(name, '')!r}: {allowed}")
+
+    check(
+        contract.BUCKET_NAME,
+        bool(_BUCKET.match(values.get(contract.BUCKET_NAME, ""))),
+        "required: an S3 bucket name (3-63 lowercase letters, digits, '.', '-')",
+    )
+    check(
+        contract.REGION,
+        bool(_REGION.match(values.get(contract.REGION, ""))),
+        "required: an AWS region like us-east-1",
+    )
+    mount_dir = values.get(contract.MOUNT_DIR, "")
+    mount_dir_problem = contract.mount_dir_problem(mount_dir)
+    check(contract.MOUNT_DIR, mount_dir_problem is None, f"required: {mount_dir_problem}")
+    endpoint = values.get(contract.ENDPOINT_URL, "")
+    endpoint_problem = contract.endpoint_url_problem(endpoint)
+    check(contract.ENDPOINT_URL, endpoint_problem is None, endpoint_problem or "")
+    freshness = _number(values.get(contract.FRESHNESS_SECONDS, ""))
+    check(
+        contract.FRESHNESS_SECONDS,
+        freshness is not None and 0 <= freshness <= contract.MAX_FRESHNESS_SECONDS,
+        f"required: seconds from 0 to {contract.MAX_FRESHNESS_SECONDS}",
+    )
+    ids = {name: _number(values[name]) for name in ("S3_MOUNT_UID", "S3_MOUNT_GID")}
+    for name, number in ids.items():
+        check(name, number is not None and number.is_integer() and 0 <= number < 2**32 - 1,
+              "a numeric id")  # fmt: skip
+    check("S3_MOUNT_UMASK", bool(re.match(r"^0?[0-7]{3}$", values["S3_MOUNT_UMASK"])),
+          "an octal umask like 0022")  # fmt: skip
+    timeout = _number(values["S3_MOUNT_TIMEOUT"])
+    check(
+        "S3_MOUNT_TIMEOUT",
+        timeout is not None and timeout.is_integer() and 1 <= timeout <= MAX_TIMEOUT,
+        f"whole seconds from 1 to {MAX_TIMEOUT}",
+    )
+    run_dir = values["S3_MOUNT_RUN_DIR"]
+    check("S3_MOUNT_RUN_DIR", run_dir.startswith("/") and not contract.CONTROL_CHARACTERS.search(
+        run_dir), "an absolute path")  # fmt: skip
+    if problems:
+        raise MountSettingsError("; ".join(problems))
+    return MountSettings(
+        access_key_id=values[contract.ACCESS_KEY_ID],
+        secret_access_key=values[contract.SECRET_ACCESS_KEY],
+        bucket=values[contract.BUCKET_NAME],
+        region=values[contract.REGION],
+        mount_dir=mount_dir,
+        endpoint=endpoint.rstrip("/"),
+        freshness=float(freshness or 0),
+        uid=int(ids["S3_MOUNT_UID"] or 0),
+        gid=int(ids["S3_MOUNT_GID"] or 0),
+        umask=values["S3_MOUNT_UMASK"].rjust(4, "0"),
+        timeout=int(timeout or 0),
+        run_dir=Path(run_dir),
+    )
+
+
+def _number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if number == number else None  # NaN is no number

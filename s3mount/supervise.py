@@ -1,0 +1,105 @@
+"""Staying with a running client: its errors into the status file, its end reported, a clean
+unmount on SIGTERM; systemd told when the mount is ready."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from s3mount.client import CLIENT, error_lines, explain
+from s3mount.mounting import stop_on_request
+from s3mount.mountpoint import unmount
+from s3mount.processes import alive, client_pid
+from s3mount.status import StatusFile, exclusive, log
+
+
+def notify_systemd(message: str) -> None:
+    """sd_notify without libsystemd: a datagram to $NOTIFY_SOCKET, when systemd set one."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+        sock.sendto(message.encode(), address)
+
+
+def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int:
+    """Stays with the client while it runs: each error it logs goes into the status file as
+    `lastError` (close() failed with it), its end makes the status say why. SIGTERM unmounts
+    cleanly (exit 0); the client dying is a failure a supervisor such as systemd restarts (1).
+    Another supervisor taking over (its pid in `watcher`) ends this one quietly."""
+    stopping: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: stopping.append(number))
+    current = status.read()
+    mount_dir = str(current.get("mountDir", ""))
+    pid = client.pid if client is not None else client_pid(current, mount_dir)
+    me = os.getpid()
+    status.update(watcher=me)
+    notify_systemd(f"READY=1\nMAINPID={me}\nSTATUS=mounted at {mount_dir}")
+    logged = current.get("logOffset")
+    offset = logged if isinstance(logged, int) else len(status.log_text().encode())
+    while not stopping:
+        if pid is None or (client.poll() is not None if client else not alive(pid)):
+            with exclusive(status):
+                current = status.read()
+                if current.get("watcher") != me:
+                    return 0  # dismissed: whoever ended the client has mounted or unmounted
+                unmount(mount_dir)
+                errors = error_lines(status.log_text(offset))
+                reason = explain(
+                    errors,
+                    str(current.get("bucket")),
+                    str(current.get("endpoint", "")),
+                    f"{CLIENT} exited while mounted",
+                )
+                status.update(ok=False, tool=None, error=reason, pid=None, watcher=None)
+            log(f"the mount at {mount_dir} ended: {reason}")
+            return 1
+        text = status.log_text(offset)
+        offset += len(text.encode())
+        errors = error_lines(text)
+        current = status.read()
+        if current.get("watcher") != me:
+            return 0
+        if errors:
+            endpoint = str(current.get("endpoint", ""))
+            reason = explain(errors, str(current.get("bucket")), endpoint, "an operation failed")
+            status.update(lastError=reason, lastErrorAt=time.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        time.sleep(0.5)
+    notify_systemd("STOPPING=1")
+    with exclusive(status):
+        stop_on_request(status, mount_dir)
+    log(f"unmounted {mount_dir}")
+    return 0
+
+
+def program_command() -> list[str]:
+    """How to start this program again: its zipapp as shipped, or its package from a checkout."""
+    package_parent = Path(__file__).resolve().parent.parent
+    if package_parent.is_file():  # inside the zipapp: the archive itself runs
+        return [sys.executable, "-I", str(package_parent)]
+    bootstrap = (
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); import s3mount.cli as c; "
+        "sys.exit(c.main())"
+    )
+    return [sys.executable, "-I", "-c", bootstrap, str(package_parent)]
+
+
+def start_watcher(status: StatusFile) -> None:
+    """A detached supervisor for a mount that outlives this program (the sandbox's)."""
+    subprocess.Popen(
+        [*program_command(), "watch", "--status", str(status.path)],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )

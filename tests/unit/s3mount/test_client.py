@@ -1,0 +1,134 @@
+"""s3fs's command line and reasons: every flag the contract needs, none that breaks it, the
+freshness bound split across the caches, the secret never in argv (s3mount/client.py)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from s3mount.client import (
+    client_environment,
+    error_lines,
+    explain,
+    freshness_options,
+    s3fs_command,
+    s3fs_options,
+)
+from s3mount.settings import MountSettings, load_mount_settings
+from tests.support.sample_outputs import MOUNT_SETTINGS, SECRET
+
+REQUIRED = MOUNT_SETTINGS
+DEBIAN_12 = (1, 90)
+DEBIAN_13 = (1, 95)
+
+
+def settings(**overrides: str) -> MountSettings:
+    return load_mount_settings({**REQUIRED, **overrides})
+
+
+def libfuse_split(options: str) -> list[str]:
+    """How libfuse (fuse_opt.c) splits an -o list: a backslash takes the next character as it
+    is, an unescaped comma ends an option."""
+    parts, current, characters = [], "", iter(options)
+    for character in characters:
+        if character == "\\":
+            current += next(characters, "")
+        elif character == ",":
+            parts.append(current)
+            current = ""
+        else:
+            current += character
+    return [*parts, current]
+
+
+def test_a_value_can_never_add_a_mount_option_even_unvalidated() -> None:
+    # Built around validation, as if it had been bypassed.
+    loaded = settings(S3_ENDPOINT_URL="http://host:9000")
+    smuggling = replace(loaded, endpoint="http://h/,allow_root,nonempty\\")
+    options = libfuse_split(s3fs_options(smuggling, DEBIAN_12))
+    assert "allow_root" not in options and "nonempty" not in options
+    assert "url=http://h/,allow_root,nonempty\\" in options
+
+
+def test_the_secret_is_never_on_the_command_line() -> None:
+    loaded = settings(S3_ENDPOINT_URL="http://minio:9000")
+    command = " ".join(s3fs_command(loaded, Path("/run/x.log"), DEBIAN_12))
+    assert SECRET not in command
+    assert client_environment(loaded)["AWSSECRETACCESSKEY"] == SECRET
+
+
+def test_s3fs_flags_keep_the_contract() -> None:
+    options = libfuse_split(s3fs_options(settings(S3_ENDPOINT_URL="http://minio:9000"), DEBIAN_12))
+    assert "allow_other" in options
+    assert "sigv4" in options
+    assert {"url=http://minio:9000", "use_path_request_style"} <= set(options)
+    # Nothing that would make close() return before the upload or hide a missing name.
+    assert not {"enable_noobj_cache", "use_cache", "streamupload"} & {
+        o.split("=")[0] for o in options
+    }
+
+
+def test_aws_needs_no_url() -> None:
+    options = libfuse_split(s3fs_options(settings(), DEBIAN_12))
+    assert not [option for option in options if option.startswith("url=")]
+    assert "endpoint=us-east-1" in options
+
+
+@pytest.mark.parametrize("seconds", [0, 0.5, 1, 2, 3, 10, 30, 3600])
+def test_the_caches_together_stay_within_the_freshness_bound(seconds: float) -> None:
+    options = dict(o.split("=") for o in freshness_options(seconds, DEBIAN_12) if "=" in o)
+    kernel = max(float(options[f"{cache}_timeout"]) for cache in ("attr", "entry", "negative"))
+    stat_cache = float(options.get("stat_cache_expire", 0))
+    assert kernel + stat_cache <= seconds
+    if seconds < 2:
+        assert options.get("max_stat_cache_size") == "0"
+
+
+def test_the_default_bound_of_two_seconds() -> None:
+    assert freshness_options(2, DEBIAN_12) == [
+        "attr_timeout=0.5",
+        "entry_timeout=0.5",
+        "negative_timeout=0.5",
+        "stat_cache_expire=1",
+    ]
+
+
+def test_newer_s3fs_gets_its_cache_of_missing_names_turned_off() -> None:
+    assert "disable_noobj_cache" not in freshness_options(2, DEBIAN_12)
+    assert "disable_noobj_cache" in freshness_options(2, DEBIAN_13)
+    assert "disable_noobj_cache" in freshness_options(2, None)  # unknown: fail loudly if old
+
+
+# --- reasons ---------------------------------------------------------------------------------
+
+LOG = """\
+2026-11-29T03:49:05.651Z [INF] s3fs version 1.90(unknown) : s3fs -f -o allow_other,url=x b /m
+2026-11-29T03:49:05.652Z [CRT] s3fs_logger.cpp:LowSetLogLevel(240): change debug level
+2026-11-29T03:49:30.049Z [ERR] curl.cpp:RequestPerform(2363): HTTP response code 403, returning.
+<Error><Code>InvalidAccessKeyId</Code></Error>
+"""
+
+
+def test_error_lines_leave_out_information_and_the_level_change() -> None:
+    assert error_lines(LOG) == [
+        "2026-11-29T03:49:30.049Z [ERR] curl.cpp:RequestPerform(2363): HTTP response code 403, "
+        "returning.",
+        "<Error><Code>InvalidAccessKeyId</Code></Error>",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("[ERR] HTTP response code 403, returning EPERM", "rejected the credentials"),
+        ("[CRT] s3fs.cpp:s3fs_check_service(3884): bucket not found", "bucket b does not exist"),
+        ("[ERR] curl.cpp:RequestPerform(2416): ### CURLE_COULDNT_CONNECT", "could not reach"),
+        ("fuse: device not found, try 'modprobe fuse' first", "no permission to mount"),
+        ("[ERR] something new", "fallback \\(\\[ERR\\] something new\\)"),
+    ],
+)
+def test_a_reason_a_person_can_act_on(line: str, reason: str) -> None:
+    assert re.search(reason, explain([line], "b", "http://e", "fallback"))
