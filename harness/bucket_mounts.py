@@ -101,7 +101,7 @@ class ProgramMount:
         return status
 
     def run(self, command: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        """`s3mount.py COMMAND` with this mount's settings, as root."""
+        """`s3mount COMMAND` with this mount's settings, as root."""
         result = subprocess.run(
             self.host.command(command),
             env=self.env,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from s3mount import contract
@@ -49,6 +50,15 @@ class MountSettingsError(Exception):
     """A bad setting: the message names it and the allowed form, never a secret value."""
 
 
+class Needs(Enum):
+    """What a command needs to know: check and unmount only the mount point; settings all but
+    the secret; mount and run everything."""
+
+    MOUNT_POINT = "mount point"
+    ALL_BUT_CREDENTIALS = "all but the key pair"
+    EVERYTHING = "everything"
+
+
 @dataclass(frozen=True)
 class MountSettings:
     access_key_id: str
@@ -77,7 +87,7 @@ class MountSettings:
             "mountDir": self.mount_dir,
             "endpoint": self.endpoint or "default",
             "freshnessSeconds": self.freshness,
-            "accessKeyId": self.access_key_id,
+            "accessKeyId": self.access_key_id or None,
         }
 
 
@@ -115,24 +125,31 @@ def key_pair_problems(values: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def load_mount_settings(raw: Mapping[str, str]) -> MountSettings:
-    """Validated settings; every problem at once, each naming the variable and the allowed form."""
+def load_mount_settings(raw: Mapping[str, str], needs: Needs = Needs.EVERYTHING) -> MountSettings:
+    """Validated settings; every problem at once, each naming the variable and the allowed form.
+    What `needs` leaves out is not required (and stays empty when absent); a value that is set is
+    always checked."""
     values = {name: default for name, (default, _) in OWN_SETTINGS.items()} | dict(raw)
-    problems = key_pair_problems(values)
+    problems: list[str] = []
+    if needs is Needs.EVERYTHING or any(values.get(name) for name in CREDENTIALS):
+        problems += key_pair_problems(values)
 
-    def check(name: str, ok: bool, allowed: str) -> None:
-        if not ok:
+    def check(name: str, ok: bool, allowed: str, required: bool = True) -> None:
+        if not ok and (required or values.get(name)):
             problems.append(f"{name} = {values.get(name, '')!r}: {allowed}")
 
+    bucket_required = needs is not Needs.MOUNT_POINT
     check(
         contract.BUCKET_NAME,
         bool(_BUCKET.match(values.get(contract.BUCKET_NAME, ""))),
         "required: an S3 bucket name (3-63 lowercase letters, digits, '.', '-')",
+        bucket_required,
     )
     check(
         contract.REGION,
         bool(_REGION.match(values.get(contract.REGION, ""))),
         "required: an AWS region like us-east-1",
+        bucket_required,
     )
     mount_dir = values.get(contract.MOUNT_DIR, "")
     mount_dir_problem = contract.mount_dir_problem(mount_dir)
@@ -145,6 +162,7 @@ def load_mount_settings(raw: Mapping[str, str]) -> MountSettings:
         contract.FRESHNESS_SECONDS,
         freshness is not None and 0 <= freshness <= contract.MAX_FRESHNESS_SECONDS,
         f"required: seconds from 0 to {contract.MAX_FRESHNESS_SECONDS}",
+        bucket_required,
     )
     ids = {name: _number(values[name]) for name in ("S3_MOUNT_UID", "S3_MOUNT_GID")}
     for name, number in ids.items():
@@ -164,10 +182,10 @@ def load_mount_settings(raw: Mapping[str, str]) -> MountSettings:
     if problems:
         raise MountSettingsError("; ".join(problems))
     return MountSettings(
-        access_key_id=values[contract.ACCESS_KEY_ID],
-        secret_access_key=values[contract.SECRET_ACCESS_KEY],
-        bucket=values[contract.BUCKET_NAME],
-        region=values[contract.REGION],
+        access_key_id=values.get(contract.ACCESS_KEY_ID, ""),
+        secret_access_key=values.get(contract.SECRET_ACCESS_KEY, ""),
+        bucket=values.get(contract.BUCKET_NAME, ""),
+        region=values.get(contract.REGION, ""),
         mount_dir=mount_dir,
         endpoint=endpoint.rstrip("/"),
         freshness=float(freshness or 0),
