@@ -19,7 +19,7 @@ from components.storage import SandboxBucket, SandboxBucketArgs
 from components.template import SandboxTemplate, SandboxTemplateArgs
 from program.config import read_stack_config
 from program.outputs import StackOutputs
-from program.shared import MountValues, TemplateValues
+from program.shared import MountValues, StorageValues, TemplateValues
 
 # Settings: validated before any resource is declared.
 config = read_stack_config()
@@ -45,6 +45,7 @@ identity = SandboxIdentity(
         key_prefixes=settings.allowed_key_prefixes,
         kms_key_arn=settings.kms_key_arn,
         permissions_boundary_arn=settings.permissions_boundary_arn,
+        issues_sessions=settings.per_sandbox,
     ),
 )
 credentials = SandboxCredentials(
@@ -89,6 +90,7 @@ image = SandboxImage(
         repository=registry.repository_url if registry else settings.name,
         values=mount,
         code_user=settings.sandbox_code_user,
+        storage=settings.sandbox_storage,
         base_image=settings.base_image,
         registry=registry.credentials if registry else None,
     ),
@@ -115,6 +117,12 @@ template_values = TemplateValues[pulumi.Input[str]](
     e2b_template_name=settings.e2b_template_name,
     e2b_template_id=template.template_id if template else "",
 )
+# How the backend gives sandboxes their storage: shared, or attached one by one to their prefixes.
+storage_values = StorageValues[pulumi.Input[str]](
+    s3_sandbox_storage=settings.sandbox_storage,
+    s3_sandbox_prefix_root=settings.sandbox_prefix_root,
+    s3_kms_key_arn=settings.kms_key_arn or "",
+)
 # The backend's files: its compose override and its host's mount unit, no secret inside.
 backend = BackendFiles(
     f"{settings.name}-backend",
@@ -122,6 +130,7 @@ backend = BackendFiles(
         stack=settings.stack,
         mount=mount,
         template=template_values,
+        storage=storage_values,
         mount_dir=settings.mount_dir,
         service_name=settings.compose_service_name,
         backend_dir=settings.backend_dir,
@@ -134,6 +143,7 @@ backend = BackendFiles(
 outputs = StackOutputs[pulumi.Input[str]](
     mount=mount,
     template=template_values,
+    storage=storage_values,
     bucket_arn=storage.bucket_arn,
     iam_user_name=identity.user_name,
     iam_user_arn=identity.user_arn,

@@ -28,8 +28,12 @@ MOUNT_PROPAGATION = "rprivate"
 
 def _checked(values: Mapping[str, str]) -> None:
     for what, value in values.items():
-        # Empty means AWS for the endpoint, and no template where the stack builds none.
-        if not value and what not in (contract.ENDPOINT_URL, contract.TEMPLATE_ID):
+        # Empty means AWS for the endpoint, no template where the stack builds none, SSE-S3.
+        if not value and what not in (
+            contract.ENDPOINT_URL,
+            contract.TEMPLATE_ID,
+            contract.KMS_KEY_ARN,
+        ):
             raise contract.ContractError(f"{what} is empty: set it in the stack configuration")
         if contract.CONTROL_CHARACTERS.search(value):
             raise contract.ContractError(

@@ -17,7 +17,7 @@ import pulumi
 from backend_host.render import render_compose_override, render_host_mount_unit
 from program import rules, sandbox_rules
 from program.pulumi_values import delivered_output
-from program.shared import Channel, Consumer, MountValues, TemplateValues
+from program.shared import Channel, Consumer, MountValues, StorageValues, TemplateValues
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class BackendFilesArgs:
     """The bucket's settings (the key pair stays out: it reaches the backend in its env file)."""
     template: TemplateValues[pulumi.Input[str]]
     """The E2B template the backend creates its sandboxes from."""
+    storage: StorageValues[pulumi.Input[str]]
+    """How the backend gives sandboxes their storage (it attaches them in per-sandbox mode)."""
     mount_dir: str
     """Where the bucket appears, on the backend's host and in its container alike."""
     service_name: str
@@ -61,7 +63,7 @@ class BackendFiles(pulumi.ComponentResource):
     ) -> None:
         super().__init__("e2b-sandbox:backend:BackendFiles", name, None, opts)
         self.compose_override = delivered_output(
-            Consumer.BACKEND, Channel.SETTINGS, args.mount, args.template
+            Consumer.BACKEND, Channel.SETTINGS, args.mount, args.template, args.storage
         ).apply(
             lambda settings: render_compose_override(
                 stack=args.stack,

@@ -10,7 +10,8 @@ import pulumi
 import pulumi_aws as aws
 
 from program import rules
-from program.policies import sandbox_access_policy
+from program.policies import federated_users_arn, sandbox_access_policy
+from program.rules import partition_of
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,17 @@ class SandboxIdentityArgs:
     """The bucket's customer KMS key, if any: objects cannot be read or written without it."""
     permissions_boundary_arn: str | None = None
     """A permissions boundary that caps the user whatever policy it is later given."""
+    issues_sessions: bool = False
+    """Per-sandbox storage: the identity issues each attached sandbox's narrowed session."""
 
     def __post_init__(self) -> None:
         rules.check_args(
             self,
             iam_path=rules.iam_path(self.iam_path),
             region=rules.region(self.region),
-            key_prefixes=rules.key_prefixes(self.key_prefixes, self.kms_key_arn, self.region),
+            key_prefixes=rules.key_prefixes(
+                self.key_prefixes, self.kms_key_arn, self.region, self.issues_sessions
+            ),
             kms_key_arn=rules.kms_key_arn(self.kms_key_arn, self.region),
             permissions_boundary_arn=rules.permissions_boundary_arn(
                 self.permissions_boundary_arn, self.region
@@ -65,9 +70,20 @@ class SandboxIdentity(pulumi.ComponentResource):
         self.group = aws.iam.Group(f"{name}-group", path=args.iam_path, opts=child)
 
         key_prefixes = list(args.key_prefixes)
-        self.policy_json = pulumi.Output.from_input(args.bucket_arn).apply(
-            lambda arn: json.dumps(
-                sandbox_access_policy(arn, key_prefixes, args.kms_key_arn, args.region), indent=2
+        # The sessions' ARN names the account, which only the provider knows.
+        sessions_for: pulumi.Output[str | None] = (
+            aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).apply(
+                lambda caller: federated_users_arn(caller.account_id, partition_of(args.region))
+            )
+            if args.issues_sessions
+            else pulumi.Output.from_input(None)
+        )
+        self.policy_json = pulumi.Output.all(args.bucket_arn, sessions_for).apply(
+            lambda found: json.dumps(
+                sandbox_access_policy(
+                    found[0], key_prefixes, args.kms_key_arn, args.region, found[1]
+                ),
+                indent=2,
             )
         )
         aws.iam.GroupPolicy(

@@ -20,12 +20,11 @@ from program.sandbox_image import (
     CONTEXT,
     DOCKERFILE,
     PLATFORM,
-    START_SCRIPT,
     context_digest,
     image_tag,
 )
 from program.shared import Channel, Consumer, MountValues
-from s3mount.contract import render_env
+from s3mount.contract import SHARED_STORAGE, START_SCRIPT, render_env
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,8 @@ class SandboxImageArgs:
     """The bucket's settings and the key pair the image bakes in (program/shared.py)."""
     code_user: str = "user"
     """Who runs the agent code: `user`, or `root` (which can read the key)."""
+    storage: str = SHARED_STORAGE
+    """`per-sandbox`: the image carries no credential (the backend attaches each sandbox)."""
     base_image: str | None = None
     """Overrides the Dockerfile's pinned base; None keeps it."""
     registry: RegistryCredentials | None = None
@@ -50,6 +51,7 @@ class SandboxImageArgs:
             if (self.project_dir / DOCKERFILE).is_file()
             else [rules.Problem(str(self.project_dir), f"must hold {DOCKERFILE}")],
             code_user=sandbox_rules.code_user(self.code_user),
+            storage=sandbox_rules.storage(self.storage),
             base_image=sandbox_rules.base_image(self.base_image),
         )
 
@@ -72,24 +74,33 @@ class SandboxImage(pulumi.ComponentResource):
             render_env
         )
 
+        carries_key = args.storage == SHARED_STORAGE
+        # An image without a key does not change when the key rotates.
+        key_id = args.values.access_key_id if carries_key else ""
+
         def name_for(repository: str, settings: str, access_key_id: str) -> str:
             # Every non-secret input, and the key's id: a rotation yields a new tag.
-            inputs = (settings, access_key_id, args.code_user, base, START_SCRIPT)
+            inputs = [settings, access_key_id, args.code_user, base, START_SCRIPT]
+            if not carries_key:
+                inputs.append(args.storage)
             return f"{repository}:{image_tag(context_sha256, *inputs)}"
 
-        image_name = pulumi.Output.all(
-            args.repository, settings_text, args.values.access_key_id
-        ).apply(lambda items: name_for(*items))
+        image_name = pulumi.Output.all(args.repository, settings_text, key_id).apply(
+            lambda items: name_for(*items)
+        )
         arguments: dict[str, pulumi.Input[str]] = {
             "SANDBOX_SETTINGS": settings_text,
-            "SANDBOX_CREDENTIALS": pulumi.Output.secret(
-                delivered_output(Consumer.SANDBOX, Channel.CREDENTIALS, args.values).apply(
-                    render_env
-                )
-            ),
             "SANDBOX_CODE_USER": args.code_user,
             "START_SCRIPT": START_SCRIPT,
         }
+        if carries_key:
+            arguments["SANDBOX_CREDENTIALS"] = pulumi.Output.secret(
+                delivered_output(Consumer.SANDBOX, Channel.CREDENTIALS, args.values).apply(
+                    render_env
+                )
+            )
+        else:
+            arguments["SANDBOX_STORAGE"] = args.storage
         if args.base_image:
             arguments["BASE_IMAGE"] = args.base_image
 

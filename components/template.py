@@ -26,7 +26,7 @@ import pulumi
 import pulumi.dynamic
 
 from program import rules, sandbox_rules
-from program.sandbox_image import START_SCRIPT
+from s3mount.contract import START_SCRIPT
 
 RESOURCE_TYPE = "e2b-sandbox:template:SandboxTemplate"
 # E2B runs the start command as the template's default user, `user`; sudo makes it root (the

@@ -24,9 +24,8 @@ from typing import Any
 
 from harness.debian_root import CACHE_DIR, IMAGE_BASE, recipe_key, rootfs_tarball
 from harness.paths import DOCKERFILE, REPO_ROOT
-from program.sandbox_image import START_SCRIPT
 from program.shared import Channel, Consumer, received
-from s3mount.contract import render_env
+from s3mount.contract import START_SCRIPT, render_env
 
 STANDIN_REPOSITORY = "docker.io/e2bdev/code-interpreter"
 # What the real base provides and the stand-in must imitate for RUN pip to work here.

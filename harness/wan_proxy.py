@@ -11,11 +11,12 @@ The proxy also reads the HTTP requests that cross it (request line and body leng
 S3 requests an operation costs can be counted where the network is, a figure that does not drift
 with the machine's load. And it can play the faults a contract test needs: `down` resets every
 connection and refuses new ones (the endpoint stopped), `reject` answers every request with S3's
-403 for an unknown key (credentials rejected).
+403 for an unknown key (credentials rejected), `expire` with its 400 for a session whose
+credentials expired.
 
 It runs as its own process (the caller's Python threads would otherwise share its GIL) with a
-small control endpoint: `GET /stats`, `POST /reset`, `POST /mode/{pass,down,reject}`. `WanProxy`
-starts and drives one.
+small control endpoint: `GET /stats`, `POST /reset`, `POST /mode/{pass,down,reject,expire}`.
+`WanProxy` starts and drives one.
 """
 
 from __future__ import annotations
@@ -44,11 +45,17 @@ CHUNK = 64 * 1024
 # Chunks in flight per direction: about a bandwidth-delay product (40 MiB/s x 20 ms = 0.8 MiB),
 # so a sender feels back-pressure as it would from a real socket, not an endless buffer.
 QUEUE_CHUNKS = 16
-MODES = ("pass", "down", "reject")
+MODES = ("pass", "down", "reject", "expire")
 REJECT_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidAccessKeyId</Code>'
     b"<Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>"
 )
+EXPIRED_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ExpiredToken</Code>'
+    b"<Message>The provided token has expired.</Message></Error>"
+)
+# What each refusing mode answers every request with.
+REFUSALS = {"reject": (b"403 Forbidden", REJECT_BODY), "expire": (b"400 Bad Request", EXPIRED_BODY)}
 
 
 def request_kind(method: str, target: str) -> str:
@@ -193,8 +200,8 @@ class ProxyServer:
         self.connections += 1
         self._writers.add(writer)
         try:
-            if self.mode == "reject":
-                await self._reject_all(reader, writer)
+            if self.mode in REFUSALS:
+                await self._refuse_all(reader, writer, *REFUSALS[self.mode])
             else:
                 await self._forward(reader, writer)
         finally:
@@ -277,18 +284,26 @@ class ProxyServer:
             with contextlib.suppress(OSError):
                 sink.transport.abort()
 
-    async def _reject_all(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _refuse_all(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        status: bytes,
+        refusal: bytes,
+    ) -> None:
         pending: list[str] = []
         requests = RequestReader(lambda method, _target: pending.append(method))
         with contextlib.suppress(OSError):
             while data := await reader.read(CHUNK):
                 requests.feed(data)
                 for method in pending:
-                    body = b"" if method == "HEAD" else REJECT_BODY
+                    body = b"" if method == "HEAD" else refusal
                     await asyncio.sleep(self.shaping.latency * 2)
                     writer.write(
-                        b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
-                        + f"Content-Length: {len(REJECT_BODY)}\r\n\r\n".encode()
+                        b"HTTP/1.1 "
+                        + status
+                        + b"\r\nContent-Type: application/xml\r\n"
+                        + f"Content-Length: {len(refusal)}\r\n\r\n".encode()
                         + body
                     )
                     await writer.drain()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Generic, TypeVar, get_origin, get_type_hints
 
-from program.shared import MountValues, TemplateValues, deliveries, output_name
+from program.shared import MountValues, StorageValues, TemplateValues, deliveries, output_name
 
 T = TypeVar("T")
 
@@ -23,6 +23,8 @@ class StackOutputs(Generic[T]):
     """bucketName, region, s3MountDir, s3EndpointUrl, s3MountFreshnessSeconds, the key pair."""
     template: TemplateValues[T]
     """e2bTemplateName, e2bTemplateId."""
+    storage: StorageValues[T]
+    """s3SandboxStorage, s3SandboxPrefixRoot, s3KmsKeyArn."""
     bucket_arn: T
     iam_user_name: T
     iam_user_arn: T

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from s3mount.contract import FEDERATED_NAME_PREFIX
+
 PolicyDocument = dict[str, Any]
 
 # What the sandbox's FUSE client needs to list, read, write and delete files, and no more.
@@ -28,6 +30,8 @@ OBJECT_ACTIONS = (
 # Objects stay in the bucket's default class: a sandbox cannot park data in DEEP_ARCHIVE (cheap
 # to write, slow and costly to read back). A put that names no class gets the default.
 STORAGE_CLASS = "STANDARD"
+# Per-sandbox storage: the backend issues each sandbox's session with the identity's key.
+FEDERATION_ACTION = "sts:GetFederationToken"
 # SSE-KMS with a customer key: S3 calls KMS on the caller's behalf, so the caller needs these two.
 KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 
@@ -36,13 +40,22 @@ def _document(*statements: dict[str, Any]) -> PolicyDocument:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
+def federated_users_arn(account_id: str, partition: str = "aws") -> str:
+    """The federated users the identity may issue credentials for: the attached sandboxes'."""
+    return f"arn:{partition}:sts::{account_id}:federated-user/{FEDERATED_NAME_PREFIX}*"
+
+
 def sandbox_access_policy(
     bucket_arn: str,
     key_prefixes: Sequence[str] = (),
     kms_key_arn: str | None = None,
     region: str | None = None,
+    sessions_for: str | None = None,
 ) -> PolicyDocument:
-    """The sandbox user's identity policy: exactly one bucket, optionally a few key prefixes."""
+    """The sandbox user's identity policy: exactly one bucket, optionally a few key prefixes.
+    With per-sandbox storage (`sessions_for`, federated_users_arn's value) it may also issue the
+    sandboxes' sessions, each narrowed further by its own session policy
+    (sandbox_storage/session_policy.py): a session can do at most what this policy allows."""
     list_statement: dict[str, Any] = {
         "Sid": "ListTheBucket",
         "Effect": "Allow",
@@ -76,6 +89,15 @@ def sandbox_access_policy(
             "Condition": {"StringEqualsIfExists": {"s3:x-amz-storage-class": STORAGE_CLASS}},
         },
     ]
+    if sessions_for is not None:
+        statements.append(
+            {
+                "Sid": "IssueSandboxSessions",
+                "Effect": "Allow",
+                "Action": FEDERATION_ACTION,
+                "Resource": sessions_for,
+            }
+        )
     if kms_key_arn is not None:
         if region is None:
             raise ValueError("region is required with a KMS key: the key is used only through S3")

@@ -14,7 +14,8 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from program.policies import sandbox_access_policy
+from program.policies import federated_users_arn, sandbox_access_policy
+from s3mount import contract
 
 
 class Problem(NamedTuple):
@@ -75,7 +76,6 @@ _POLICY_ARN = re.compile(
     re.ASCII,
 )
 _IAM_PATH = re.compile(r"/(?:[A-Za-z0-9+=,.@_-]+/)*", re.ASCII)
-_KEY_PREFIX = re.compile(r"[A-Za-z0-9!_.'()-]+(?:/[A-Za-z0-9!_.'()-]+)*/", re.ASCII)
 
 
 def partition_of(region: str) -> str:
@@ -199,7 +199,12 @@ def iam_path(path: str) -> Problems:
     )
 
 
-def key_prefixes(prefixes: Sequence[str], kms_key: str | None, stack_region: str) -> Problems:
+def key_prefixes(
+    prefixes: Sequence[str],
+    kms_key: str | None,
+    stack_region: str,
+    issues_sessions: bool = False,
+) -> Problems:
     """Key prefixes the identity may use: valid, distinct, and a policy that fits IAM's limit."""
     if len(prefixes) > KEY_PREFIXES_MAX:
         return [
@@ -210,19 +215,18 @@ def key_prefixes(prefixes: Sequence[str], kms_key: str | None, stack_region: str
             )
         ]
     problems = [
-        Problem(
-            prefix,
-            "each prefix must be a relative key prefix ending in '/', such as 'sandboxes/' "
-            "(letters, digits, !_.'()- between slashes; no '*', no leading '/', no '..')",
-        )
+        Problem(prefix, f"each prefix must be {problem}")
         for prefix in prefixes
-        if len(prefix) > 512 or not _KEY_PREFIX.fullmatch(prefix) or ".." in prefix.split("/")
+        if (problem := contract.key_prefix_problem(prefix))
     ]
     if len(set(prefixes)) != len(prefixes):
         problems.append(Problem(list(prefixes), "must not list a prefix twice"))
     # The policy as IAM counts it (no whitespace), for the longest bucket name S3 allows.
     longest = f"arn:aws:s3:::{'x' * BUCKET_NAME_MAX}"
-    document = sandbox_access_policy(longest, prefixes, kms_key, stack_region)
+    sessions = (
+        federated_users_arn("0" * 12, partition_of(stack_region)) if issues_sessions else None
+    )
+    document = sandbox_access_policy(longest, prefixes, kms_key, stack_region, sessions)
     size = len(json.dumps(document, separators=(",", ":")))
     if size > GROUP_POLICY_MAX:
         problems.append(

@@ -17,9 +17,6 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONTEXT = "."
 DOCKERFILE = "docker/e2b-sandbox/e2b.Dockerfile"
 PLATFORM = "linux/amd64"  # E2B runs templates on x86-64 microVMs.
-# Where the image puts E2B's start command (the code-interpreter base's own place for it); the
-# Dockerfile is told with the START_SCRIPT build arg, the template runs it.
-START_SCRIPT = "/root/.jupyter/start-up.sh"
 
 
 def _ignore_patterns(context: Path) -> list[str]:

@@ -4,6 +4,7 @@ a rule reports, and the AWS resources' rules)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from program.rules import Problem, Problems, one
@@ -53,6 +54,28 @@ def code_user(user: str) -> Problems:
         user in CODE_USERS,
         user,
         "must be user (the default: agent code cannot read the key) or root (it can)",
+    )
+
+
+def storage(mode: str) -> Problems:
+    return one(
+        mode in contract.STORAGE_MODES,
+        mode,
+        "must be shared (every sandbox mounts the whole bucket with the image's key) or "
+        "per-sandbox (the backend attaches each sandbox to its own prefix)",
+    )
+
+
+def prefix_root(root: str, allowed_prefixes: Sequence[str] = ()) -> Problems:
+    """Where the sandboxes' prefixes start: a key prefix the identity may use."""
+    problem = contract.key_prefix_problem(root)
+    if problem is not None:
+        return [Problem(root, f"must be {problem}")]
+    return one(
+        not allowed_prefixes or any(root.startswith(p) for p in allowed_prefixes),
+        root,
+        f"must lie under one of allowedKeyPrefixes {list(allowed_prefixes)}: sandboxes can "
+        "reach no more than the identity",
     )
 
 

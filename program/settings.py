@@ -16,6 +16,7 @@ from program import rules, sandbox_rules
 from program.environments import ENVIRONMENT_RULES, ENVIRONMENTS, EnvironmentRules
 from program.rules import Problems
 from program.schema import config_keys, field_name, project_name
+from s3mount import contract
 
 PROJECT = project_name()
 REGION_KEY = "aws:region"
@@ -48,6 +49,8 @@ class Settings:
     ecr_keep_images: int
     sandbox_s3_endpoint_url: str | None
     mount_freshness_seconds: int
+    sandbox_storage: str
+    sandbox_prefix_root: str
     sandbox_code_user: str
     e2b_template_name: str
     e2b_template: bool
@@ -87,6 +90,10 @@ class Settings:
     @property
     def iam_path(self) -> str:
         return f"/{PROJECT}/{self.environment}/"
+
+    @property
+    def per_sandbox(self) -> bool:
+        return self.sandbox_storage == contract.PER_SANDBOX_STORAGE
 
 
 def qualified(key: str) -> str:
@@ -180,7 +187,8 @@ def _validate(s: Settings, found: _Found) -> None:
     found.add("noncurrentVersionDays", rules.noncurrent_version_days(s.noncurrent_version_days))
     found.add("kmsKeyArn", rules.kms_key_arn(s.kms_key_arn, s.region))
     found.add(
-        "allowedKeyPrefixes", rules.key_prefixes(s.allowed_key_prefixes, s.kms_key_arn, s.region)
+        "allowedKeyPrefixes",
+        rules.key_prefixes(s.allowed_key_prefixes, s.kms_key_arn, s.region, s.per_sandbox),
     )
     if s.force_destroy and s.rules.durable:
         found.add(
@@ -205,6 +213,11 @@ def _validate(s: Settings, found: _Found) -> None:
     found.add("ecrKeepImages", rules.ecr_keep_images(s.ecr_keep_images))
     found.add("sandboxS3EndpointUrl", sandbox_rules.endpoint_url(s.sandbox_s3_endpoint_url))
     found.add("mountFreshnessSeconds", sandbox_rules.freshness_seconds(s.mount_freshness_seconds))
+    found.add("sandboxStorage", sandbox_rules.storage(s.sandbox_storage))
+    found.add(
+        "sandboxPrefixRoot",
+        sandbox_rules.prefix_root(s.sandbox_prefix_root, s.allowed_key_prefixes),
+    )
     found.add("sandboxCodeUser", sandbox_rules.code_user(s.sandbox_code_user))
     found.add("e2bTemplateName", sandbox_rules.template_name(s.e2b_template_name))
     found.add("composeServiceName", sandbox_rules.service_name(s.compose_service_name))

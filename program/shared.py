@@ -93,8 +93,19 @@ class TemplateValues(Generic[T]):
     e2b_template_id: T = field(metadata=_to(contract.TEMPLATE_ID, Channel.SETTINGS, BACKEND))
 
 
+@dataclass(frozen=True)
+class StorageValues(Generic[T]):
+    """How the backend gives sandboxes their storage (README, "Per-sandbox storage")."""
+
+    s3_sandbox_storage: T = field(metadata=_to(contract.SANDBOX_STORAGE, Channel.SETTINGS, BACKEND))
+    s3_sandbox_prefix_root: T = field(
+        metadata=_to(contract.SANDBOX_PREFIX_ROOT, Channel.SETTINGS, BACKEND)
+    )
+    s3_kms_key_arn: T = field(metadata=_to(contract.KMS_KEY_ARN, Channel.SETTINGS, BACKEND))
+
+
 # Every kind of shared value, in the order their variables are written.
-SHARED: tuple[type[Any], ...] = (MountValues, TemplateValues)
+SHARED: tuple[type[Any], ...] = (MountValues, TemplateValues, StorageValues)
 
 
 def deliveries(kind: type[Any]) -> Iterator[tuple[Field[Any], Delivery]]:

@@ -1,4 +1,5 @@
-"""Builds this package as the one executable file it ships as: a zipapp, the standard library's.
+"""Builds this package as the one executable file it ships as: a zipapp, the standard library's;
+and the backend's sandbox_storage, which carries this package for its contract, the same way.
 
     python3 -m s3mount.build OUTPUT      # e.g. the image's /usr/lib/e2b-sandbox/s3mount.pyz
 
@@ -16,21 +17,24 @@ import zipapp
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+SANDBOX_STORAGE_DIR = PACKAGE_DIR.parent / "sandbox_storage"
 INTERPRETER = "/usr/bin/env python3"
 # Zip archives cannot date a file before 1980; a day later keeps every time zone inside it.
 _FIXED_MTIME = 315_619_200
 
 
-def build(output: Path) -> Path:
-    """Writes the zipapp to `output` (mode 0755) and returns it."""
+def build(output: Path, packages: tuple[Path, ...] = (PACKAGE_DIR,)) -> Path:
+    """Writes the zipapp of `packages` to `output` (mode 0755) and returns it; the first
+    package's __main__.py runs it."""
     with tempfile.TemporaryDirectory(prefix="s3mount-build-") as staging:
         source = Path(staging) / "source"
-        shutil.copytree(
-            PACKAGE_DIR, source / PACKAGE_DIR.name, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        for package in packages:
+            shutil.copytree(
+                package, source / package.name, ignore=shutil.ignore_patterns("__pycache__")
+            )
         # The package's own entry point runs the archive (zipapp's generated one carries the
         # time of the build).
-        shutil.copy2(PACKAGE_DIR / "__main__.py", source / "__main__.py")
+        shutil.copy2(packages[0] / "__main__.py", source / "__main__.py")
         for path in source.rglob("*"):
             os.utime(path, (_FIXED_MTIME, _FIXED_MTIME))
         zipapp.create_archive(source, output, interpreter=INTERPRETER)

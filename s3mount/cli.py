@@ -16,7 +16,7 @@ from pathlib import Path
 import s3mount
 from s3mount import settings as known
 from s3mount.keyfile import write_key_file
-from s3mount.mounting import mount_reporting, stop_on_request
+from s3mount.mounting import mount_reporting, stop_on_request, wait_for_attach
 from s3mount.mountpoint import mount_entry, probe
 from s3mount.settings import (
     MountSettings,
@@ -37,6 +37,12 @@ COMMANDS: dict[str, tuple[str, Needs | None]] = {
         Needs.EVERYTHING,
     ),
     "check": ("exit 0 only if the bucket is mounted and answers a probe", Needs.MOUNT_POINT),
+    "status": ("print the mount's status file (no secret is in it)", Needs.MOUNT_POINT),
+    "prepare": (
+        "make the mount point an empty directory that refuses writes until a mount comes (a "
+        "sandbox waiting to be attached)",
+        Needs.MOUNT_POINT,
+    ),
     "unmount": ("stop the client and unmount", Needs.MOUNT_POINT),
     "settings": (
         "validate the settings and print them, never the secret (the key pair is optional here)",
@@ -105,6 +111,10 @@ def run_command(command: str, s: MountSettings) -> int:
     if command == "settings":
         print(json.dumps(s.public(), indent=2))
         return 0
+    if command == "status":
+        found = status_file(s).read()
+        print(json.dumps(found or {"ok": False, "error": "no status: never mounted here"}))
+        return 0 if found.get("ok") is True else EXIT_FAILED
     prepare_run_dir(s)
     status = status_file(s)
     with exclusive(status):
@@ -116,6 +126,8 @@ def run_command(command: str, s: MountSettings) -> int:
             return 0 if problem is None else EXIT_FAILED
         if command == "unmount":
             return 0 if stop_on_request(status, s.mount_dir) else EXIT_FAILED
+        if command == "prepare":
+            return wait_for_attach(s, status)
         try:
             client = mount_reporting(s, status)
         except MountError as failure:

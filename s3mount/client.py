@@ -99,7 +99,7 @@ def s3fs_command(s: MountSettings, log_path: Path, version: tuple[int, int] | No
     """s3fs in the foreground, logging to its own file: stdout to a file would be block-buffered
     and the supervisor would learn of a failed upload only when the client ends."""
     logging = f"logfile={fuse_option(str(log_path))}"
-    return [CLIENT, s.bucket, s.mount_dir, "-f", "-o", f"{s3fs_options(s, version)},{logging}"]
+    return [CLIENT, s.remote, s.mount_dir, "-f", "-o", f"{s3fs_options(s, version)},{logging}"]
 
 
 def client_environment(s: MountSettings) -> dict[str, str]:
@@ -109,10 +109,14 @@ def client_environment(s: MountSettings) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "AWSACCESSKEYID": s.access_key_id,
         "AWSSECRETACCESSKEY": s.secret_access_key,
+        # A session's token: s3fs takes it from here only (measured: not from a credentials file).
+        **({"AWSSESSIONTOKEN": s.session_token} if s.session_token else {}),
     }
 
 
 _EXPLANATIONS = (
+    (r"ExpiredToken|TokenRefreshRequired|token has expired|RequestExpired",
+     "the credentials expired{expiry}: attach the sandbox again"),
     (r"SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|invalid credentials|Forbidden|"
      r"\b403\b", "the endpoint rejected the credentials (access denied)"),
     (r"NoSuchBucket|bucket not found|\b404\b", "bucket {bucket} does not exist"),
@@ -138,11 +142,14 @@ def error_lines(log: str) -> list[str]:
     ]
 
 
-def explain(errors: Sequence[str], bucket: str, endpoint: str, fallback: str) -> str:
+def explain(
+    errors: Sequence[str], bucket: str, endpoint: str, fallback: str, expires_at: str = ""
+) -> str:
     """A person-readable reason from the client's error lines (which never hold the secret)."""
     text = "\n".join(errors)
+    expiry = f" (at {expires_at})" if expires_at else ""
     for pattern, reason in _EXPLANATIONS:
         if re.search(pattern, text, re.IGNORECASE):
-            return reason.format(bucket=bucket, endpoint=endpoint or "default")
+            return reason.format(bucket=bucket, endpoint=endpoint or "default", expiry=expiry)
     last = errors[-1][:200] if errors else ""
     return f"{fallback} ({last})" if last else fallback

@@ -26,9 +26,25 @@ SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 (a variable's name)
 # The backend's alone: the E2B template it creates sandboxes from.
 TEMPLATE_NAME = "E2B_TEMPLATE_NAME"
 TEMPLATE_ID = "E2B_TEMPLATE_ID"
+# Per-sandbox storage (README, "Per-sandbox storage"): the backend learns the mode and the root of
+# the sandboxes' prefixes; a sandbox is attached with a session (temporary credentials limited to
+# its prefix), which its mount program reads with the prefix and the time the session ends.
+SANDBOX_STORAGE = "S3_SANDBOX_STORAGE"
+SANDBOX_PREFIX_ROOT = "S3_SANDBOX_PREFIX_ROOT"
+KMS_KEY_ARN = "S3_KMS_KEY_ARN"  # a session needs the bucket's customer key too
+KEY_PREFIX = "S3_KEY_PREFIX"
+SESSION_TOKEN = "AWS_SESSION_TOKEN"  # noqa: S105 (a variable's name)
+CREDENTIALS_EXPIRE_AT = "S3_CREDENTIALS_EXPIRE_AT"
 
-SECRET_NAMES = frozenset({SECRET_ACCESS_KEY})
+SECRET_NAMES = frozenset({SECRET_ACCESS_KEY, SESSION_TOKEN})
 KEY_PAIR = (ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+SHARED_STORAGE, PER_SANDBOX_STORAGE = "shared", "per-sandbox"
+# The name every attached sandbox's federated user starts with: the identity may issue only these.
+FEDERATED_NAME_PREFIX = "sbx-"
+STORAGE_MODES = (SHARED_STORAGE, PER_SANDBOX_STORAGE)
+# Where the image puts E2B's start command (the code-interpreter base's own place for it): the
+# template runs it, and a backend attaching a sandbox runs it with --attach.
+START_SCRIPT = "/root/.jupyter/start-up.sh"
 # How stale a mount's view of the bucket may be, at most (S3_MOUNT_FRESHNESS_SECONDS).
 MAX_FRESHNESS_SECONDS = 3600
 
@@ -37,6 +53,8 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MOUNT_DIR = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+# A relative key prefix: safe characters between single slashes, ending in one.
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9!_.'()-]+(?:/[A-Za-z0-9!_.'()-]+)*/", re.ASCII)
 # Where a mount would hide what the system needs: these directories themselves, and everything
 # under the trees (binaries, libraries, configuration, the kernel's, root's home with the start
 # command and the code-interpreter server, runtime state, docker's data).
@@ -73,6 +91,16 @@ def mount_dir_problem(path: str) -> str | None:
             + ", ".join(sorted(_RESERVED_DIRS - {"/"}))
             + " themselves, nor anything under "
             + ", ".join(_RESERVED_TREES)
+        )
+    return None
+
+
+def key_prefix_problem(prefix: str) -> str | None:
+    """Why a key prefix is refused, or None: relative, safe characters, ends in '/'."""
+    if len(prefix) > 512 or not _KEY_PREFIX.fullmatch(prefix) or ".." in prefix.split("/"):
+        return (
+            "a relative key prefix ending in '/', such as 'sandboxes/' (letters, digits, "
+            "!_.'()- between slashes; no '*', no leading '/', no '..')"
         )
     return None
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from s3mount.client import (
@@ -21,6 +23,7 @@ from s3mount.client import (
 )
 from s3mount.mountpoint import mount_entry, prepare_mount_point, probe, unmount
 from s3mount.processes import client_pid, stop_process
+from s3mount.s3api import Credentials, S3Error, ensure_directory_marker
 from s3mount.settings import MountSettings
 from s3mount.status import MountError, StatusFile, log
 
@@ -66,7 +69,7 @@ def start_client(s: MountSettings, status: StatusFile, deadline: float) -> subpr
 
     def failure(fallback: str) -> MountError:
         errors = error_lines(status.log_text(offset))
-        return MountError(explain(errors, s.bucket, s.endpoint, fallback))
+        return MountError(explain(errors, s.bucket, s.endpoint, fallback, s.expires_at))
 
     while time.monotonic() < deadline:
         entry = mount_entry(s.mount_dir)
@@ -84,17 +87,59 @@ def start_client(s: MountSettings, status: StatusFile, deadline: float) -> subpr
     raise failure(f"not mounted within {s.timeout} s")
 
 
+def same_session(s: MountSettings, current: Mapping[str, object]) -> bool:
+    """The status describes a mount of this bucket, prefix and credentials."""
+    return (
+        current.get("bucket") == s.bucket
+        and current.get("endpoint") == (s.endpoint or "default")
+        and current.get("keyPrefix") == (s.key_prefix or None)
+        and current.get("accessKeyId") == (s.access_key_id or None)
+        and current.get("credentialsExpireAt") == (s.expires_at or None)
+    )
+
+
 def healthy(s: MountSettings, status: StatusFile, seconds: float) -> bool:
-    """Mounted by this bucket's client and answering the probe: nothing to redo."""
+    """Mounted by this bucket's client with these credentials and answering the probe: nothing
+    to redo."""
     current = status.read()
     return (
         mount_entry(s.mount_dir) is not None
         and current.get("ok") is True
-        and current.get("bucket") == s.bucket
-        and current.get("endpoint") == (s.endpoint or "default")
+        and same_session(s, current)
         and client_pid(current, s.mount_dir) is not None
         and probe(s.mount_dir, seconds) is None
     )
+
+
+def hand_over(status: StatusFile, mount_dir: str) -> bool:
+    """Retires a working mount for one with new credentials (s3fs reads them only when it
+    starts): a lazy unmount, so new opens no longer reach the old client while files already
+    open on it stay open; the old client uploads each of them at its close, with the old
+    credentials, and exits once the last is closed. True once nothing is mounted there."""
+    status.update(watcher=None)
+    lazily = ["fusermount", "-u", "-z", mount_dir]
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(lazily, capture_output=True, timeout=10, check=False)
+    return mount_entry(mount_dir) is None
+
+
+def prepare_prefix(s: MountSettings) -> None:
+    """A prefix is mounted only where its directory marker exists: made with the session's own
+    credentials when missing."""
+    if not s.key_prefix:
+        return
+    credentials = Credentials(s.access_key_id, s.secret_access_key, s.session_token)
+    try:
+        made = ensure_directory_marker(s.bucket, s.key_prefix, s.region, s.endpoint, credentials)
+    except S3Error as refused:
+        reason = str(refused)
+        if re.search(r"ExpiredToken|TokenRefreshRequired", reason):
+            reason = f"the credentials expired ({reason})"
+        elif refused.status == 403:
+            reason = f"the endpoint rejected the credentials ({reason})"
+        raise MountError(f"cannot make the prefix {s.key_prefix} of {s.bucket}: {reason}") from None
+    if made:
+        log(f"made the prefix {s.key_prefix} of {s.bucket}")
 
 
 def mount(s: MountSettings, status: StatusFile) -> subprocess.Popen[bytes] | None:
@@ -105,18 +150,26 @@ def mount(s: MountSettings, status: StatusFile) -> subprocess.Popen[bytes] | Non
     if healthy(s, status, min(s.timeout, 10)):
         log(f"{s.mount_dir} is already mounted and healthy")
         return None
-    if mount_entry(s.mount_dir) is not None or client_pid(status.read(), s.mount_dir):
-        log(f"replacing the stale or broken mount at {s.mount_dir}")
-        if not take_down(status, s.mount_dir):
-            raise MountError(f"could not unmount the broken mount at {s.mount_dir}")
+    current = status.read()
+    if mount_entry(s.mount_dir) is not None or client_pid(current, s.mount_dir):
+        working = current.get("ok") is True and client_pid(current, s.mount_dir) is not None
+        if working and not same_session(s, current):
+            log(f"handing {s.mount_dir} over to new credentials")
+            replaced = hand_over(status, s.mount_dir)
+        else:
+            log(f"replacing the stale or broken mount at {s.mount_dir}")
+            replaced = take_down(status, s.mount_dir)
+        if not replaced:
+            raise MountError(f"could not unmount the previous mount at {s.mount_dir}")
     if not Path("/dev/fuse").exists():
         raise MountError("FUSE is unavailable: /dev/fuse is missing")
     prepare_mount_point(s)
     check_endpoint(s, min(5.0, s.timeout))
+    prepare_prefix(s)
     client = start_client(s, status, deadline)
     seconds = time.monotonic() - started
     status.report(s, None, seconds, client.pid)
-    log(f"mounted {s.bucket} at {s.mount_dir} with {CLIENT} in {seconds:.2f} s")
+    log(f"mounted {s.remote} at {s.mount_dir} with {CLIENT} in {seconds:.2f} s")
     return client
 
 
@@ -153,3 +206,15 @@ def take_down(status: StatusFile, mount_dir: str) -> bool:
     if pid is not None:
         stop_process(pid)
     return unmounted or unmount(mount_dir)
+
+
+def wait_for_attach(s: MountSettings, status: StatusFile) -> int:
+    """A sandbox whose storage comes later (per-sandbox): its mount point refuses writes, and
+    the status says it waits to be attached."""
+    if mount_entry(s.mount_dir) is not None:
+        log(f"{s.mount_dir} is mounted already: nothing to prepare")
+        return 0
+    prepare_mount_point(s)
+    status.report(s, "not attached yet: the backend attaches this sandbox's storage", 0, None)
+    log(f"{s.mount_dir} waits to be attached (writes are refused until then)")
+    return 0

@@ -7,6 +7,7 @@ defaults here, their one home.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,12 +34,18 @@ STACK_SETTINGS: Mapping[str, str] = {
         f"how stale a view may be, 0 to {contract.MAX_FRESHNESS_SECONDS} s; larger saves requests"
     ),
 }
+# What attaching a sandbox adds (per-sandbox storage): only set by the backend's attach.
+SESSION_SETTINGS: Mapping[str, str] = {
+    contract.KEY_PREFIX: "mount only this prefix of the bucket, such as sandboxes/ID/",
+    contract.CREDENTIALS_EXPIRE_AT: "when the session's credentials expire (ISO 8601)",
+}
 CREDENTIALS: Mapping[str, str] = {
     contract.ACCESS_KEY_ID: "the access key id",
     contract.SECRET_ACCESS_KEY: "its secret (never printed, never in argv)",
+    contract.SESSION_TOKEN: "a session's token, with temporary credentials (never printed)",
 }
 # Every name this program reads; the stack must not send it others.
-SETTING_NAMES = frozenset({*OWN_SETTINGS, *STACK_SETTINGS, *CREDENTIALS})
+SETTING_NAMES = frozenset({*OWN_SETTINGS, *STACK_SETTINGS, *SESSION_SETTINGS, *CREDENTIALS})
 MAX_TIMEOUT = 30
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -73,6 +80,17 @@ class MountSettings:
     umask: str
     timeout: int
     run_dir: Path
+    key_prefix: str = ""
+    """Only this prefix is mounted (an attached sandbox's); empty: the whole bucket."""
+    session_token: str = ""
+    expires_at: str = ""
+    """When the session's credentials expire, as given (ISO 8601); empty: a long-lived key."""
+
+    @property
+    def remote(self) -> str:
+        """What s3fs mounts: the bucket, or bucket:/prefix."""
+        prefix = self.key_prefix.rstrip("/")
+        return f"{self.bucket}:/{prefix}" if prefix else self.bucket
 
     @property
     def name(self) -> str:
@@ -88,6 +106,8 @@ class MountSettings:
             "endpoint": self.endpoint or "default",
             "freshnessSeconds": self.freshness,
             "accessKeyId": self.access_key_id or None,
+            "keyPrefix": self.key_prefix or None,
+            "credentialsExpireAt": self.expires_at or None,
         }
 
 
@@ -122,6 +142,9 @@ def key_pair_problems(values: Mapping[str, str]) -> list[str]:
     secret = values.get(contract.SECRET_ACCESS_KEY, "")
     if not secret or contract.CONTROL_CHARACTERS.search(secret) or len(secret) > 256:
         problems.append(f"{contract.SECRET_ACCESS_KEY}: required: the secret access key (one line)")
+    token = values.get(contract.SESSION_TOKEN, "")
+    if contract.CONTROL_CHARACTERS.search(token) or len(token) > 8192:
+        problems.append(f"{contract.SESSION_TOKEN}: a session token (one line, at most 8192)")
     return problems
 
 
@@ -157,6 +180,16 @@ def load_mount_settings(raw: Mapping[str, str], needs: Needs = Needs.EVERYTHING)
     endpoint = values.get(contract.ENDPOINT_URL, "")
     endpoint_problem = contract.endpoint_url_problem(endpoint)
     check(contract.ENDPOINT_URL, endpoint_problem is None, endpoint_problem or "")
+    key_prefix = values.get(contract.KEY_PREFIX, "")
+    prefix_problem = contract.key_prefix_problem(key_prefix) if key_prefix else None
+    check(contract.KEY_PREFIX, prefix_problem is None, prefix_problem or "", required=False)
+    expires_at = values.get(contract.CREDENTIALS_EXPIRE_AT, "")
+    check(
+        contract.CREDENTIALS_EXPIRE_AT,
+        _moment(expires_at) is not None,
+        "a time in ISO 8601 with its zone, such as 2026-12-01T18:00:00Z",
+        required=False,
+    )
     freshness = _number(values.get(contract.FRESHNESS_SECONDS, ""))
     check(
         contract.FRESHNESS_SECONDS,
@@ -194,7 +227,19 @@ def load_mount_settings(raw: Mapping[str, str], needs: Needs = Needs.EVERYTHING)
         umask=values["S3_MOUNT_UMASK"].rjust(4, "0"),
         timeout=int(timeout or 0),
         run_dir=Path(run_dir),
+        key_prefix=key_prefix,
+        session_token=values.get(contract.SESSION_TOKEN, ""),
+        expires_at=expires_at,
     )
+
+
+def _moment(text: str) -> datetime.datetime | None:
+    """An ISO 8601 time with a zone, or None."""
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _number(text: str) -> float | None:

@@ -78,6 +78,7 @@ class StatusFile:
                 **s.public(),
                 "error": error,
                 "lastError": None,
+                "expired": False,
                 "seconds": round(seconds, 3),
                 "pid": pid,
                 "watcher": None,

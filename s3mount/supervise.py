@@ -4,6 +4,7 @@ unmount on SIGTERM; systemd told when the mount is ready."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import signal
 import socket
@@ -28,6 +29,17 @@ def notify_systemd(message: str) -> None:
         address = "\0" + address[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
         sock.sendto(message.encode(), address)
+
+
+def expired(expires_at: str) -> bool:
+    """The session's credentials expired (never, for a long-lived key)."""
+    if not expires_at:
+        return False
+    try:
+        moment = datetime.datetime.fromisoformat(expires_at)
+    except ValueError:
+        return False
+    return moment <= datetime.datetime.now(datetime.UTC)
 
 
 def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int:
@@ -59,6 +71,7 @@ def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int
                     str(current.get("bucket")),
                     str(current.get("endpoint", "")),
                     f"{CLIENT} exited while mounted",
+                    str(current.get("credentialsExpireAt") or ""),
                 )
                 status.update(ok=False, tool=None, error=reason, pid=None, watcher=None)
             log(f"the mount at {mount_dir} ended: {reason}")
@@ -69,10 +82,20 @@ def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int
         current = status.read()
         if current.get("watcher") != me:
             return 0
+        expires_at = str(current.get("credentialsExpireAt") or "")
         if errors:
             endpoint = str(current.get("endpoint", ""))
-            reason = explain(errors, str(current.get("bucket")), endpoint, "an operation failed")
+            reason = explain(
+                errors, str(current.get("bucket")), endpoint, "an operation failed", expires_at
+            )
             status.update(lastError=reason, lastErrorAt=time.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        elif expired(expires_at) and not current.get("expired"):
+            # Said before the first write fails: nothing through the mount can succeed now.
+            status.update(
+                expired=True,
+                lastError=f"the credentials expired (at {expires_at}): attach the sandbox again",
+                lastErrorAt=time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
         time.sleep(0.5)
     notify_systemd("STOPPING=1")
     with exclusive(status):

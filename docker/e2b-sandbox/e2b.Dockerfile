@@ -73,17 +73,29 @@ RUN : "${SANDBOX_SETTINGS:?build arg SANDBOX_SETTINGS is required (the stack pas
 
 # The key pair, used by this one RUN only and never put into ENV: written to a file only root can
 # read, then checked together with the settings by the mount program (a malformed value fails the
-# build here, not the sandbox later).
+# build here, not the sandbox later). With per-sandbox storage (SANDBOX_STORAGE=per-sandbox) the
+# image carries no credential at all: the backend attaches each sandbox with a session of its own,
+# and a key passed anyway fails the build.
 # DL3064 warns that ARG values are recorded in history; accepted for the key pair, for the reasons
 # in the header of this file (one bucket, private registry, rotation).
 # hadolint ignore=DL3064
-ARG SANDBOX_CREDENTIALS
-RUN : "${SANDBOX_CREDENTIALS:?build arg SANDBOX_CREDENTIALS is required (the stack passes it)}" \
-    && (umask 0377 && printf '%s\n' "$SANDBOX_CREDENTIALS" > /etc/e2b-sandbox/credentials.env) \
-    && chmod 0400 /etc/e2b-sandbox/credentials.env \
+ARG SANDBOX_STORAGE=shared \
+    SANDBOX_CREDENTIALS
+RUN case "$SANDBOX_STORAGE" in \
+        shared) : "${SANDBOX_CREDENTIALS:?build arg SANDBOX_CREDENTIALS is required (the stack passes it)}" \
+            && (umask 0377 && printf '%s\n' "$SANDBOX_CREDENTIALS" > /etc/e2b-sandbox/credentials.env) \
+            && chmod 0400 /etc/e2b-sandbox/credentials.env \
+            && set -- --env-file /etc/e2b-sandbox/credentials.env ;; \
+        per-sandbox) if [ -n "${SANDBOX_CREDENTIALS:-}" ]; then \
+                echo "error: a per-sandbox image carries no key: drop SANDBOX_CREDENTIALS" >&2; exit 1; \
+            fi \
+            && set -- ;; \
+        *) echo "error: SANDBOX_STORAGE must be shared or per-sandbox" >&2; exit 1 ;; \
+    esac \
+    && printf '%s\n' "$SANDBOX_STORAGE" > /etc/e2b-sandbox/storage \
+    && chmod 0644 /etc/e2b-sandbox/storage \
     && python3 /usr/lib/e2b-sandbox/s3mount.pyz settings \
-        --env-file /etc/e2b-sandbox/sandbox.env --env-file /etc/e2b-sandbox/credentials.env \
-        > /dev/null
+        --env-file /etc/e2b-sandbox/sandbox.env "$@" > /dev/null
 
 # checkov:skip=CKV_DOCKER_2: E2B boots the image as a microVM and ignores HEALTHCHECK; the mount program writes its own status file
 # checkov:skip=CKV_DOCKER_3: the start command must run as root to mount the bucket with FUSE; it starts the servers as the sandbox user

@@ -3,9 +3,13 @@
 # E2B runs it once, as root, at the end of the template build; every sandbox resumes from that
 # snapshot.
 #
-#   start-up.sh               mount the bucket, confine the code user, start Jupyter and the
-#                             code-interpreter server as that user (what E2B runs)
+#   start-up.sh               mount the bucket (shared storage) or make the mount point wait for
+#                             the backend (per-sandbox storage), confine the code user, start
+#                             Jupyter and the code-interpreter server as that user (what E2B runs)
 #   start-up.sh --mount-only  mount the bucket, then exit with the mount program's status
+#   start-up.sh --attach FILE   mount this sandbox's own prefix with the session in FILE (root's,
+#                             written by the backend's attach), print the mount's status
+#   start-up.sh --detach FILE   unmount it, remove FILE, make the mount point wait again
 #
 # Untrusted code runs in Jupyter's kernels, so Jupyter runs as the sandbox user (`user`, uid 1000
 # on E2B), never as root: the key file is root's alone (0400), root-owned processes' environments
@@ -18,6 +22,7 @@
 set -u
 
 readonly SETTINGS_DIR=/etc/e2b-sandbox
+readonly SHARED_CREDENTIALS="$SETTINGS_DIR/credentials.env"
 readonly MOUNT_PROGRAM=/usr/lib/e2b-sandbox/s3mount.pyz
 readonly CODE_USER_NAME=user
 readonly CODE_USER_UID=1000
@@ -40,6 +45,13 @@ code_user() {
   fi
 }
 
+# `shared` (the image carries the key pair) or `per-sandbox` (the backend attaches each sandbox).
+storage_mode() {
+  local chosen=""
+  [ -r "$SETTINGS_DIR/storage" ] && read -r chosen <"$SETTINGS_DIR/storage"
+  printf '%s\n' "${chosen:-shared}"
+}
+
 # E2B creates the user before the start command runs; a plain `docker run` has none.
 ensure_user() {
   local name="$1"
@@ -48,11 +60,44 @@ ensure_user() {
     log "could not create the user $name"
 }
 
-mount_bucket() {
-  local name="$1" uid gid
+# The mount program with the image's settings, for the code user's files; "$@" adds to them.
+mount_program() {
+  local command="$1" name="$2" uid gid
+  shift 2
   uid="$(id -u "$name")" && gid="$(id -g "$name")" || return 1
-  S3_MOUNT_UID="$uid" S3_MOUNT_GID="$gid" python3 "$MOUNT_PROGRAM" mount \
-    --env-file "$SETTINGS_DIR/sandbox.env" --env-file "$SETTINGS_DIR/credentials.env"
+  S3_MOUNT_UID="$uid" S3_MOUNT_GID="$gid" python3 "$MOUNT_PROGRAM" "$command" \
+    --env-file "$SETTINGS_DIR/sandbox.env" "$@"
+}
+
+mount_bucket() {
+  local name="$1"
+  if [ "$(storage_mode)" = per-sandbox ]; then
+    # No key in this image: writes are refused until the backend attaches the sandbox.
+    mount_program prepare "$name"
+    return
+  fi
+  mount_program mount "$name" --env-file "$SHARED_CREDENTIALS"
+}
+
+# The backend's attach and detach (per-sandbox storage): FILE is root's alone, 0600.
+attach() {
+  local name="$1" file="$2" status=0
+  if [ ! -f "$file" ] || [ "$(stat -c '%u %a' "$file")" != "0 600" ]; then
+    log "attach: $file must be a file of root's, mode 0600"
+    return 2
+  fi
+  mount_program mount "$name" --env-file "$file" || status=$?
+  mount_program status "$name" || :
+  return "$status"
+}
+
+detach() {
+  local name="$1" file="$2" status=0
+  mount_program unmount "$name" || status=$?
+  rm -f -- "$file"
+  mount_program prepare "$name" || :
+  mount_program status "$name" || :
+  return "$status"
 }
 
 # Every way from the user back to root that E2B's image setup leaves: its sudoers rule, the sudo
@@ -125,15 +170,23 @@ start_code_interpreter() {
 
 main() {
   local mount_only=false name
+  name="$(code_user)"
   case "${1:-}" in
     --mount-only) mount_only=true ;;
+    --attach | --detach)
+      if [ "$#" -ne 2 ]; then
+        log "usage: start-up.sh $1 FILE"
+        return 2
+      fi
+      "${1#--}" "$name" "$2"
+      return
+      ;;
     "") ;;
     *)
-      log "unknown argument '$1' (usage: start-up.sh [--mount-only])"
+      log "unknown argument '$1' (usage: start-up.sh [--mount-only | --attach FILE | --detach FILE])"
       return 2
       ;;
   esac
-  name="$(code_user)"
   ensure_user "$name"
   if ! mount_bucket "$name"; then
     "$mount_only" && return 1

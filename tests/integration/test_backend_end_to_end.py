@@ -36,7 +36,7 @@ from harness.podman import (
     remove_image,
     stack_build_args,
 )
-from program.sandbox_image import START_SCRIPT
+from s3mount.contract import START_SCRIPT
 from s3mount.mountpoint import set_immutable
 from tests.support.program import run_program
 from tests.support.pulumi_mocks import RecordingMocks

@@ -31,7 +31,7 @@ from harness.podman import (
     run_in_image,
     stack_build_args,
 )
-from program.sandbox_image import START_SCRIPT
+from s3mount.contract import START_SCRIPT
 
 # The first build pays for debootstrap (once per machine) and the apt and pip layers.
 pytestmark = [pytest.mark.podman, pytest.mark.timeout(900)]

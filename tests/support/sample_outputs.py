@@ -15,6 +15,9 @@ SHARED_OUTPUTS: dict[str, str] = {
     "s3MountFreshnessSeconds": "2",
     "e2bTemplateName": "e2b-sandbox-dev",
     "e2bTemplateId": "tpl0123456789ab",
+    "s3SandboxStorage": "shared",
+    "s3SandboxPrefixRoot": "sandboxes/",
+    "s3KmsKeyArn": "",
 }
 
 # Every output of a deployed stack, as `pulumi stack output --json --show-secrets` gives them.

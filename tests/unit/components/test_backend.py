@@ -11,7 +11,7 @@ import pytest
 
 from components.backend import BackendFiles, BackendFilesArgs
 from program.rules import InvalidArgsError
-from program.shared import MountValues, TemplateValues
+from program.shared import MountValues, StorageValues, TemplateValues
 from tests.support.pulumi_mocks import RecordingMocks
 from tests.support.sample_outputs import SHARED_OUTPUTS
 from tests.unit.backend_host.test_render import override, unit
@@ -31,6 +31,11 @@ TEMPLATE = TemplateValues(
     e2b_template_name=SHARED_OUTPUTS["e2bTemplateName"],
     e2b_template_id=SHARED_OUTPUTS["e2bTemplateId"],
 )
+STORAGE = StorageValues(
+    s3_sandbox_storage=SHARED_OUTPUTS["s3SandboxStorage"],
+    s3_sandbox_prefix_root=SHARED_OUTPUTS["s3SandboxPrefixRoot"],
+    s3_kms_key_arn=SHARED_OUTPUTS["s3KmsKeyArn"],
+)
 
 
 def args(**changes: Any) -> BackendFilesArgs:
@@ -38,6 +43,7 @@ def args(**changes: Any) -> BackendFilesArgs:
         "stack": "dev",
         "mount": MOUNT,
         "template": TEMPLATE,
+        "storage": STORAGE,
         "mount_dir": "/opt/sentient",
         "service_name": "backend",
         "backend_dir": "/srv/backend",

@@ -12,7 +12,7 @@ from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from components.image import SandboxImageArgs
 from program.rules import InvalidArgsError
-from program.sandbox_image import START_SCRIPT
+from s3mount.contract import START_SCRIPT
 from tests.support.program import STACKS, ProgramRun, run_program, stack_config
 from tests.support.pulumi_mocks import RecordingMocks
 

@@ -15,6 +15,7 @@ from program.shared import (
     Channel,
     Consumer,
     MountValues,
+    StorageValues,
     TemplateValues,
     credentials_json,
     delivered,
@@ -36,12 +37,16 @@ MOUNT = MountValues(
     s3_mount_freshness_seconds="2",
 )
 TEMPLATE = TemplateValues(e2b_template_name="t", e2b_template_id="tpl1")
+STORAGE = StorageValues(
+    s3_sandbox_storage="per-sandbox", s3_sandbox_prefix_root="sandboxes/", s3_kms_key_arn=""
+)
+ALL = (MOUNT, TEMPLATE, STORAGE)
 
 
 def test_the_mount_program_reads_every_name_a_mount_is_sent() -> None:
     for consumer in (Consumer.SANDBOX, Consumer.HOST_MOUNT):
         for channel in Channel:
-            names = set(delivered(consumer, channel, MOUNT, TEMPLATE))
+            names = set(delivered(consumer, channel, *ALL))
             assert names <= SETTING_NAMES, names - SETTING_NAMES
 
 
@@ -54,8 +59,8 @@ def test_only_the_contracts_secret_is_secret_and_it_travels_as_a_credential() ->
 
 def test_no_value_travels_twice_to_one_consumer() -> None:
     for consumer in Consumer:
-        settings = set(delivered(consumer, Channel.SETTINGS, MOUNT, TEMPLATE))
-        credentials = set(delivered(consumer, Channel.CREDENTIALS, MOUNT, TEMPLATE))
+        settings = set(delivered(consumer, Channel.SETTINGS, *ALL))
+        credentials = set(delivered(consumer, Channel.CREDENTIALS, *ALL))
         assert settings and credentials and not settings & credentials
 
 
@@ -72,19 +77,18 @@ def test_settings_and_credentials_split_by_channel_and_consumer() -> None:
         "S3_ENDPOINT_URL",
         "S3_MOUNT_FRESHNESS_SECONDS",
     ]
-    backend = delivered(Consumer.BACKEND, Channel.SETTINGS, MOUNT, TEMPLATE)
+    backend = delivered(Consumer.BACKEND, Channel.SETTINGS, *ALL)
     assert "E2B_TEMPLATE_ID" in backend and "S3_MOUNT_FRESHNESS_SECONDS" not in backend
+    assert backend["S3_SANDBOX_STORAGE"] == "per-sandbox"
+    sandbox_settings = delivered(Consumer.SANDBOX, Channel.SETTINGS, *ALL)
+    assert "S3_SANDBOX_STORAGE" not in sandbox_settings  # the image knows its mode otherwise
 
 
 def test_a_tool_reads_back_from_the_outputs_what_the_stack_delivered() -> None:
-    outputs = {
-        output_name(f.name): getattr(v, f.name) for v in (MOUNT, TEMPLATE) for f in fields(v)
-    }
+    outputs = {output_name(f.name): getattr(v, f.name) for v in ALL for f in fields(v)}
     for consumer in Consumer:
         for channel in Channel:
-            assert received(consumer, channel, outputs) == delivered(
-                consumer, channel, MOUNT, TEMPLATE
-            )
+            assert received(consumer, channel, outputs) == delivered(consumer, channel, *ALL)
 
 
 def test_a_control_character_or_a_missing_output_is_refused_by_name() -> None:
@@ -106,7 +110,7 @@ def test_the_secret_is_the_key_pair_under_the_names_consumers_read() -> None:
 def test_output_names_are_the_fields_in_camel_case_each_once() -> None:
     assert output_name("s3_mount_freshness_seconds") == "s3MountFreshnessSeconds"
     assert output_name("e2b_template_id") == "e2bTemplateId"
-    assert len(OUTPUT_NAMES) == len(set(OUTPUT_NAMES)) == 20
+    assert len(OUTPUT_NAMES) == len(set(OUTPUT_NAMES)) == 23
     assert set(SHARED_OUTPUTS) <= set(OUTPUT_NAMES)
-    flattened = StackOutputs(MOUNT, TEMPLATE, *(f"v{i}" for i in range(11)))
+    flattened = StackOutputs(MOUNT, TEMPLATE, STORAGE, *(f"v{i}" for i in range(11)))
     assert [name for name, _ in flattened.items()] == list(OUTPUT_NAMES)

@@ -132,3 +132,20 @@ def test_error_lines_leave_out_information_and_the_level_change() -> None:
 )
 def test_a_reason_a_person_can_act_on(line: str, reason: str) -> None:
     assert re.search(reason, explain([line], "b", "http://e", "fallback"))
+
+
+def test_a_session_reaches_s3fs_in_its_environment_with_its_prefix_on_the_command_line() -> None:
+    loaded = settings(AWS_SESSION_TOKEN="FwoGZXIvYXdzEXAMPLETOKEN", S3_KEY_PREFIX="sandboxes/abc/")
+    command = s3fs_command(loaded, Path("/run/x.log"), DEBIAN_13)
+    assert command[1] == f"{REQUIRED['S3_BUCKET_NAME']}:/sandboxes/abc"
+    assert "FwoGZXIvYXdzEXAMPLETOKEN" not in " ".join(command)
+    assert client_environment(loaded)["AWSSESSIONTOKEN"] == "FwoGZXIvYXdzEXAMPLETOKEN"
+    assert "AWSSESSIONTOKEN" not in client_environment(settings())
+
+
+def test_expired_credentials_are_named_with_their_time() -> None:
+    line = (
+        "[ERR] <Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message>"
+    )
+    reason = explain([line], "b", "http://e", "an operation failed", "2026-12-02T18:00:00Z")
+    assert reason == "the credentials expired (at 2026-12-02T18:00:00Z): attach the sandbox again"

@@ -85,3 +85,44 @@ def test_an_endpoint_the_contract_refuses_is_refused_by_name(url: str) -> None:
 def test_out_of_range_settings_are_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(MountSettingsError, match=name):
         settings(**{name: value})
+
+
+# --- an attached sandbox's session ------------------------------------------------------------
+
+SESSION = {
+    "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEXAMPLETOKEN",
+    "S3_KEY_PREFIX": "sandboxes/abc/",
+    "S3_CREDENTIALS_EXPIRE_AT": "2026-12-02T18:00:00Z",
+}
+
+
+def test_a_session_mounts_its_prefix_and_shows_when_it_ends_never_its_token() -> None:
+    loaded = settings(**SESSION)
+    assert loaded.remote == f"{REQUIRED['S3_BUCKET_NAME']}:/sandboxes/abc"
+    assert loaded.session_token == SESSION["AWS_SESSION_TOKEN"]
+    public = loaded.public()
+    assert public["keyPrefix"] == "sandboxes/abc/"
+    assert public["credentialsExpireAt"] == "2026-12-02T18:00:00Z"
+    assert SESSION["AWS_SESSION_TOKEN"] not in json.dumps(public)
+    assert settings().remote == REQUIRED["S3_BUCKET_NAME"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("S3_KEY_PREFIX", "/sandboxes/abc/"),
+        ("S3_KEY_PREFIX", "sandboxes/../x/"),
+        ("S3_KEY_PREFIX", "sandboxes/abc"),
+        ("S3_CREDENTIALS_EXPIRE_AT", "tomorrow"),
+        ("S3_CREDENTIALS_EXPIRE_AT", "2026-12-02T18:00:00"),  # no zone: ambiguous
+    ],
+)
+def test_a_bad_session_setting_is_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(MountSettingsError, match=name):
+        settings(**{**SESSION, name: value})
+
+
+def test_a_token_that_is_not_one_line_is_refused_without_showing_it() -> None:
+    with pytest.raises(MountSettingsError, match="AWS_SESSION_TOKEN") as raised:
+        settings(AWS_SESSION_TOKEN="two\nlines")
+    assert "two" not in str(raised.value)
