@@ -62,11 +62,12 @@ def podman_env() -> dict[str, str]:
 
 
 def podman(
-    *args: str, check: bool = True, timeout: float = 600
+    *args: str, check: bool = True, timeout: float = 600, input_text: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run podman with this machine's configuration; output is captured as text."""
     result = subprocess.run(
         ["podman", *args],
+        input=input_text,
         capture_output=True,
         text=True,
         env=podman_env(),

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from harness.bucket_mounts import wait_for
+from harness.e2b_sandbox import KEY_HUNT, in_container, start_as_e2b_does
 from harness.moto_server import MotoServer
 from harness.podman import (
     BuildResult,
@@ -216,12 +215,6 @@ def container(image: BuiltImage) -> Iterator[str]:
     podman("rm", "--force", "--time", "2", name, check=False)
 
 
-def in_container(container: str, script: str, user: str = "root") -> str:
-    result = podman("exec", "--user", user, container, "sh", "-c", script, check=False)
-    assert result.returncode == 0, f"{script!r} as {user}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 def test_mount_only_mounts_the_bucket_with_the_baked_settings_alone(
     image: BuiltImage, container: str, moto_server: MotoServer
 ) -> None:
@@ -234,70 +227,6 @@ def test_mount_only_mounts_the_bucket_with_the_baked_settings_alone(
     in_container(container, f"printf %s '{payload}' > {MOUNT_DIR}/from-container.txt", "1000")
     body = moto_server.client("s3").get_object(Bucket=image.bucket, Key="from-container.txt")
     assert body["Body"].read().decode() == payload  # in the bucket when the write returned
-
-
-# E2B's own image setup (its template build's finalize step) gives the sandbox user sudo and
-# leaves root and the user without a password; the start command must undo all of it.
-E2B_FINALIZE = textwrap.dedent(
-    """
-    useradd -m -s /bin/bash user
-    echo 'user ALL=(ALL:ALL) NOPASSWD: ALL' >> /etc/sudoers
-    usermod -aG sudo user
-    passwd -d user && passwd -d root
-    """
-)
-# Stand-ins for Jupyter and the code-interpreter server: they record who they run as, serve
-# Jupyter's status so the start command moves on, then wait.
-FAKE_SERVERS = textwrap.dedent(
-    """
-    mkdir -p /srv/jupyter/api /root/.server/.venv/bin /root/.jupyter
-    echo '{}' > /srv/jupyter/api/status
-    echo 'c = get_config()' > /root/.jupyter/jupyter_server_config.py
-    cat > /usr/local/bin/jupyter <<'EOF'
-    #!/bin/sh
-    { id -u; grep NoNewPrivs /proc/self/status; env; } > /tmp/jupyter-ran
-    cd /srv/jupyter && exec python3 -m http.server 8888 --bind 127.0.0.1
-    EOF
-    cat > /root/.server/.venv/bin/uvicorn <<'EOF'
-    #!/bin/sh
-    { id -u; pwd; } > /tmp/server-ran
-    exec sleep 600
-    EOF
-    chmod 0755 /usr/local/bin/jupyter /root/.server/.venv/bin/uvicorn
-    chmod -R go+rX /root/.server
-    """
-)
-# Every way the sandbox user might reach the key; each must fail or come back without it.
-KEY_HUNT = textwrap.dedent(
-    """
-    cat /etc/e2b-sandbox/credentials.env
-    cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline
-    cat /run/e2b-s3-mount/*
-    cat /root/.jupyter/* /root/.cache/* /tmp/*
-    sudo -n cat /etc/e2b-sandbox/credentials.env
-    echo | su -c 'cat /etc/e2b-sandbox/credentials.env' root
-    cat /home/user/.jupyter/* /home/user/.bash_history
-    true
-    """
-)
-
-
-def start_as_e2b_does(container: str) -> tuple[list[str], list[str]]:
-    """E2B's image setup, then the start command; what Jupyter and the server recorded."""
-    in_container(container, E2B_FINALIZE)
-    in_container(container, FAKE_SERVERS)
-    podman("exec", "--detach", container, START_SCRIPT)
-    ran = wait_for(
-        lambda: (
-            podman("exec", container, "test", "-f", "/tmp/server-ran", check=False).returncode == 0
-        ),
-        timeout=60,
-        interval=0.5,
-    )
-    assert ran is not None, in_container(container, "cat /tmp/jupyter-ran 2>&1; true")
-    jupyter = in_container(container, "cat /tmp/jupyter-ran").splitlines()
-    server = in_container(container, "cat /tmp/server-ran").splitlines()
-    return jupyter, server
 
 
 def test_the_servers_run_as_the_sandbox_user_who_cannot_reach_the_key(
