@@ -97,7 +97,7 @@ def built_for_e2b(r: ResourceValidationArgs, context: StackContext) -> list[Find
                 "keep the Dockerfile where build.dockerfile says, so its base can be checked",
             ),
         ]
-    for image in bases(text, args):
+    for image in dict.fromkeys(bases(text, args)):  # each base once, however many stages
         if not pinned(image):
             results.append(
                 finding(
