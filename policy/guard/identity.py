@@ -57,7 +57,7 @@ def no_user_policies(r: ResourceValidationArgs) -> list[Finding]:
     return []
 
 
-def _document(r: ResourceValidationArgs) -> tuple[list[documents.Statement], list[str]]:
+def _document(r: ResourceValidationArgs) -> tuple[list[documents.Statement], list[Finding]]:
     document = documents.parse(get(r.props, "policy"))
     if document is None:
         problem = finding(r, "policy", "is not a JSON policy document", "pass json.dumps(doc)")

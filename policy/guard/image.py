@@ -44,6 +44,11 @@ def _instructions(text: str) -> Iterator[tuple[str, list[str]]]:
             yield words[0].upper(), words[1:]
 
 
+def _substituted(text: str, values: Mapping[str, str]) -> str:
+    """`${NAME}` and `$NAME` replaced by their values (unset: empty, as Docker does)."""
+    return VARIABLE.sub(lambda m: values.get(m.group(1) or m.group(2), ""), text)
+
+
 def bases(dockerfile: str, build_args: Mapping[str, str]) -> list[str]:
     """The images every FROM resolves to; earlier stages and scratch are not bases."""
     defaults: dict[str, str] = {}  # only ARGs before the first FROM apply to FROM lines
@@ -58,8 +63,7 @@ def bases(dockerfile: str, build_args: Mapping[str, str]) -> list[str]:
         elif instruction == "FROM":
             global_scope = False
             words = [w for w in words if not w.startswith("--")]
-            values = {**defaults, **build_args}
-            image = VARIABLE.sub(lambda m, v=values: v.get(m.group(1) or m.group(2), ""), words[0])
+            image = _substituted(words[0], {**defaults, **build_args})
             if image.lower() not in stages:
                 found.append(image)
             if len(words) >= 3 and words[1].lower() == "as":

@@ -46,4 +46,4 @@ def _kept(value: Any) -> Any:
 
 def keep_secret_markers() -> None:
     """Make the SDK's analyzer hand policies `Secret`-wrapped values (idempotent)."""
-    sdk_policy.deserialize_properties = with_secret_markers  # type: ignore[assignment]
+    sdk_policy.deserialize_properties = with_secret_markers  # type: ignore[attr-defined]

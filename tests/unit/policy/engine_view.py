@@ -210,5 +210,5 @@ def check_program(mocks: RecordingMocks, stack: str) -> list[Violation]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stack", required=True)
-    violations = check_program(install_mocks(), parser.parse_args().stack)
-    json.dump([asdict(v) for v in violations], sys.stdout)
+    found = check_program(install_mocks(), parser.parse_args().stack)
+    json.dump([asdict(v) for v in found], sys.stdout)

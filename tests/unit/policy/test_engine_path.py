@@ -24,6 +24,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi.runtime.rpc import wrap_rpc_secret
 from pulumi_policy import EnforcementLevel
+from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.guard import pack, secrets, storage, wire
@@ -84,7 +85,7 @@ TEMPLATE_SECRETS = secrets.DYNAMIC_SECRET_OUTPUTS[secrets.E2B_TEMPLATE]
 def servicer(monkeypatch: pytest.MonkeyPatch, on_stack: OnStack) -> Iterator[Any]:
     on_stack("dev", environment="dev")
     # Restored after the test: the pack's wire replaces the SDK's deserializer.
-    monkeypatch.setattr(sdk_policy, "deserialize_properties", sdk_policy.deserialize_properties)
+    monkeypatch.setattr(sdk_policy, "deserialize_properties", deserialize_properties)
     yield sdk_policy._PolicyAnalyzerServicer(  # the one the SDK serves; no public constructor
         pack.PACK_NAME, "0.1.0", pack.policies(), EnforcementLevel.ADVISORY
     )

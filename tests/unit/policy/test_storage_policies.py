@@ -15,13 +15,13 @@ from tests.unit.policy.conftest import OnStack
 from tests.unit.policy.engine_view import member, resource, violations
 
 BUCKET_ARN = "arn:aws:s3:::e2b-sandbox-dev-20261127093000123400000001"
-ALL_BLOCKS = {
+ALL_BLOCKS: dict[str, Any] = {
     "blockPublicAcls": True,
     "blockPublicPolicy": True,
     "ignorePublicAcls": True,
     "restrictPublicBuckets": True,
 }
-TLS_ONLY = {
+TLS_ONLY: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
         {
@@ -33,7 +33,9 @@ TLS_ONLY = {
         }
     ],
 }
-AES256 = {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}
+AES256: dict[str, Any] = {
+    "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+}
 KMS = {
     "rules": [
         {
@@ -164,7 +166,7 @@ def test_prod_should_use_kms_advisory(on_stack: OnStack) -> None:
 # --- the stack: nothing missing beside a bucket --------------------------------------------
 
 BUCKET_NAME = BUCKET_ARN.rsplit(":", 1)[-1]
-COMPANION_INPUTS = {
+COMPANION_INPUTS: dict[str, dict[str, Any]] = {
     storage.PUBLIC_ACCESS_BLOCK: ALL_BLOCKS,
     storage.OWNERSHIP: {"rule": {"objectOwnership": "BucketOwnerEnforced"}},
     storage.ENCRYPTION: AES256,
