@@ -193,7 +193,7 @@ def _companions(bucket: Any, leave_out: str = "", by_dependency: bool = False) -
     ]
 
 
-@pytest.mark.parametrize("missing", storage.COMPANIONS)
+@pytest.mark.parametrize("missing", list(COMPANION_INPUTS))
 def test_a_bucket_missing_any_companion_is_refused(missing: str) -> None:
     bucket = _bucket()
     (found,) = violations("s3-bucket-guarded", [bucket, *_companions(bucket, leave_out=missing)])
