@@ -1,6 +1,10 @@
 """The sandbox image: built for linux/amd64 (E2B runs amd64), from a pinned base, and pushed only
 to the stack's own private ECR repository.
 
+Where it goes is checked twice: on its inputs (skipPush, the registry login, the name), which only
+a resource policy sees, and on its outputs against the stack's repositories, which only a stack
+policy sees (an image's state keeps its name, not its login).
+
 The base is whatever the Dockerfile's FROM lines resolve to: a BASE_IMAGE-style build arg when
 the image passes one, else the Dockerfile's own ARG default. So the pack reads the Dockerfile the
 image names (relative to the project, where the engine runs the program).
@@ -25,6 +29,8 @@ ECR_REPOSITORY = "aws:ecr/repository:Repository"
 PLATFORM = "linux/amd64"
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+# A private ECR registry: <account>.dkr.ecr.<region>.amazonaws.com (ECR Public is public.ecr.aws).
+ECR_REGISTRY = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
 
 def pinned(reference: str) -> bool:
@@ -121,21 +127,54 @@ def _known(props: Any, *path: str) -> Any:
         return None
 
 
+def registry_of(image_name: str) -> str | None:
+    """The registry an image name pushes to, as Docker reads it (none: Docker Hub's library)."""
+    first, _, rest = image_name.partition("/")
+    return first if rest and ("." in first or ":" in first or first == "localhost") else None
+
+
+def pushed_to_private_ecr(r: ResourceValidationArgs) -> list[Finding]:
+    """Its inputs: a push (skipPush unset) logs in to a private ECR registry and names it."""
+    if get(r.props, "skipPush") is True:
+        return []
+    server = get(r.props, "registry", "server")
+    if not (isinstance(server, str) and ECR_REGISTRY.match(server)):
+        return [
+            finding(
+                r,
+                "registry.server",
+                f"is {server!r}, not a private ECR registry",
+                "push to the stack's aws.ecr.Repository, or set skip_push=True",
+            )
+        ]
+    name = get(r.props, "imageName")
+    if isinstance(name, str) and registry_of(name) == server:
+        return []
+    return [
+        finding(
+            r,
+            "imageName",
+            f"is {name!r}, not in the registry it logs in to ({server})",
+            "name the image <repository_url>:<tag>",
+        )
+    ]
+
+
 def pushed_to_own_repository(resources: Sequence[PolicyResource]) -> list[Finding]:
+    """Its outputs: an image named in a registry is in one of this stack's repositories (by
+    name, or in a first preview by its name's dependency on one)."""
     repositories = [r for r in resources if r.resource_type == ECR_REPOSITORY]
     urls = [url for url in (_known(r.props, "repositoryUrl") for r in repositories) if url]
     results = []
     for image in (r for r in resources if r.resource_type == DOCKER_IMAGE):
-        if _known(image.props, "skipPush") is True:
-            continue
         name = _known(image.props, "imageName")
-        depended = {d.urn for d in image.property_dependencies.get("imageName", [])}
         if name is None:
+            depended = {d.urn for d in image.property_dependencies.get("imageName", [])}
             ours = any(r.urn in depended for r in repositories)
-            url = None
         else:
-            url = next((u for u in urls if name.startswith((f"{u}:", f"{u}@"))), None)
-            ours = url is not None
+            ours = registry_of(name) is None or name.startswith(
+                tuple(f"{u}{sep}" for u in urls for sep in ":@")
+            )
         if not ours:
             results.append(
                 finding(
@@ -143,16 +182,6 @@ def pushed_to_own_repository(resources: Sequence[PolicyResource]) -> list[Findin
                     "imageName",
                     f"is {name!r}, not in this stack's private ECR repository",
                     "push only to the stack's own aws.ecr.Repository (its repository_url)",
-                )
-            )
-        server = _known(image.props, "registry", "server")
-        if url is not None and server is not None and server != url.split("/", 1)[0]:
-            results.append(
-                finding(
-                    image,
-                    "registry.server",
-                    f"is {server!r}, not the repository's registry",
-                    f"log in to {url.split('/', 1)[0]}",
                 )
             )
     return results

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -37,22 +38,22 @@ StackCheck = Callable[[Sequence[PolicyResource], StackContext], list[Finding]]
 
 
 @dataclass(frozen=True)
-class ResourceRule:
+class Rule:
     name: str
     description: str
     level: EnforcementLevel
     types: tuple[str, ...]
-    """The types it checks; empty means every resource."""
+    """The types it judges (what the pack's coverage counts); for a resource rule, the only ones
+    it runs on, empty meaning every resource."""
+
+
+@dataclass(frozen=True)
+class ResourceRule(Rule):
     check: ResourceCheck
 
 
 @dataclass(frozen=True)
-class StackRule:
-    name: str
-    description: str
-    level: EnforcementLevel
-    types: tuple[str, ...]
-    """The types whose resources it judges, for the coverage of the pack."""
+class StackRule(Rule):
     check: StackCheck
 
 
@@ -154,6 +155,13 @@ RESOURCE_RULES = (
         image.built_for_e2b,
     ),
     ResourceRule(
+        "image-pushed-to-private-ecr",
+        "The sandbox image is pushed only to a private ECR registry, under the name it logs in to.",
+        MANDATORY,
+        (image.DOCKER_IMAGE,),
+        _ignoring_context(image.pushed_to_private_ecr),
+    ),
+    ResourceRule(
         "prod-kms-encryption",
         "In prod the bucket is encrypted with a customer KMS key.",
         ADVISORY,
@@ -240,35 +248,34 @@ KNOWN_TYPES_RULE = ResourceRule(
 )
 
 
-def _resource_policy(rule: ResourceRule) -> ResourceValidationPolicy:
+def _report(findings: list[Finding], report: ReportViolation) -> None:
+    for found in findings:
+        report(found.message, found.urn)
+
+
+def _policy(rule: ResourceRule | StackRule) -> Policy:
+    """The SDK's policy for a rule; the stack's context is read at each check, when the engine
+    has configured the runtime."""
+    described: dict[str, Any] = {
+        "name": rule.name,
+        "description": rule.description,
+        "enforcement_level": rule.level,
+    }
+    if isinstance(rule, StackRule):
+        on_stack = rule.check
+
+        def validate_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+            _report(on_stack(args.resources, context.current()), report)
+
+        return StackValidationPolicy(validate=validate_stack, **described)
+    on_resource, types = rule.check, rule.types
+
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if not rule.types or args.resource_type in rule.types:
-            for found in rule.check(args, context.current()):
-                report(found.message, found.urn)
+        if not types or args.resource_type in types:
+            _report(on_resource(args, context.current()), report)
 
-    return ResourceValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=rule.level,
-    )
-
-
-def _stack_policy(rule: StackRule) -> StackValidationPolicy:
-    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        for found in rule.check(args.resources, context.current()):
-            report(found.message, found.urn)
-
-    return StackValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=rule.level,
-    )
+    return ResourceValidationPolicy(validate=validate, **described)
 
 
 def policies() -> list[Policy]:
-    return [
-        *(_resource_policy(rule) for rule in (*RESOURCE_RULES, KNOWN_TYPES_RULE)),
-        *(_stack_policy(rule) for rule in STACK_RULES),
-    ]
+    return [_policy(rule) for rule in (*RESOURCE_RULES, KNOWN_TYPES_RULE, *STACK_RULES)]

@@ -86,18 +86,26 @@ def _default_algorithms(props: Any) -> list[Any]:
     ]
 
 
-def encrypted_by_default(r: ResourceValidationArgs) -> list[Finding]:
+def _encryption(
+    r: ResourceValidationArgs, allowed: tuple[str, ...], where: str, fix: str
+) -> list[Finding]:
     algorithms = _default_algorithms(r.props)
-    if any(a in SSE_ALGORITHMS for a in algorithms):
+    if any(a in allowed for a in algorithms):
         return []
     return [
         finding(
             r,
             "rules[].applyServerSideEncryptionByDefault.sseAlgorithm",
-            f"is {algorithms or 'missing'}",
-            'set sse_algorithm="AES256" (SSE-S3) or "aws:kms" with a key',
+            f"is {algorithms or 'missing'}{where}",
+            fix,
         )
     ]
+
+
+def encrypted_by_default(r: ResourceValidationArgs) -> list[Finding]:
+    return _encryption(
+        r, SSE_ALGORITHMS, "", 'set sse_algorithm="AES256" (SSE-S3) or "aws:kms" with a key'
+    )
 
 
 def versioning_enabled(r: ResourceValidationArgs) -> list[Finding]:
@@ -166,17 +174,8 @@ def protected_in_prod(r: ResourceValidationArgs, context: StackContext) -> list[
 def kms_in_prod(r: ResourceValidationArgs, context: StackContext) -> list[Finding]:
     if not context.is_prod:
         return []
-    algorithms = _default_algorithms(r.props)
-    if any(a in KMS_ALGORITHMS for a in algorithms):
-        return []
-    return [
-        finding(
-            r,
-            "rules[].applyServerSideEncryptionByDefault.sseAlgorithm",
-            f"is {algorithms or 'missing'} in prod",
-            "set the stack's kmsKeyArn: SSE-KMS with a customer key and a bucket key",
-        )
-    ]
+    fix = "set the stack's kmsKeyArn: SSE-KMS with a customer key and a bucket key"
+    return _encryption(r, KMS_ALGORITHMS, " in prod", fix)
 
 
 # --- the whole stack ------------------------------------------------------------------------

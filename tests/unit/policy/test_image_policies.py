@@ -78,48 +78,69 @@ def test_what_counts_as_pinned(reference: str, is_pinned: bool) -> None:
 
 # --- where it is pushed ---------------------------------------------------------------------
 
+REGISTRY = REPOSITORY.split("/")[0]
+
+
+def _push(name: str, server: str = REGISTRY, **extra: Any) -> Any:
+    props = {"imageName": name, "registry": {"server": server, "username": "AWS"}, **extra}
+    return resource(image.DOCKER_IMAGE, props, name="img")
+
+
+def test_a_push_logs_in_to_a_private_ecr_registry_and_names_it() -> None:
+    assert violations("image-pushed-to-private-ecr", _push(f"{REPOSITORY}:sha-1")) == []
+    local = _push("e2b-sandbox-local:sha-1", server="", skipPush=True)
+    assert violations("image-pushed-to-private-ecr", local) == []
+    hub = _push("someone/sandbox:1", server="docker.io")
+    (found,) = violations("image-pushed-to-private-ecr", hub)
+    assert found.level == "mandatory"
+    assert "\"img\": registry.server is 'docker.io', not a private ECR registry" in found.message
+    public = _push("public.ecr.aws/someone/sandbox:1", server="public.ecr.aws")
+    assert len(violations("image-pushed-to-private-ecr", public)) == 1
+    elsewhere = _push("evil.example.com/sandbox:1")
+    (found,) = violations("image-pushed-to-private-ecr", elsewhere)
+    expected = "imageName is 'evil.example.com/sandbox:1', not in the registry it logs in to"
+    assert f'"img": {expected} ({REGISTRY})' in found.message
+
 
 def _repository() -> Any:
     return member(image.ECR_REPOSITORY, {"repositoryUrl": REPOSITORY}, "images-repository")
 
 
-def _pushed(name: str, server: str = REPOSITORY.split("/")[0], **extra: Any) -> Any:
-    props = {"imageName": name, "registry": {"server": server, "username": "AWS"}, **extra}
-    return member(image.DOCKER_IMAGE, props, "img", extra.pop("depends_on", None))
+def _built(name: str, depends_on: Any = None) -> Any:
+    # An image's outputs: its name, not its login or skipPush.
+    return member(image.DOCKER_IMAGE, {"imageName": name, "repoDigest": ""}, "img", depends_on)
 
 
 def test_the_image_goes_only_to_the_stacks_repository() -> None:
     repository = _repository()
-    ours = _pushed(f"{REPOSITORY}:sha-45be7bf0940fd073")
+    ours = _built(f"{REPOSITORY}:sha-45be7bf0940fd073")
     assert violations("image-pushed-to-own-repository", [repository, ours]) == []
-    elsewhere = _pushed("docker.io/someone/sandbox:1", server="docker.io")
-    (found,) = violations("image-pushed-to-own-repository", [repository, elsewhere])
+    other = "123456789012.dkr.ecr.us-east-1.amazonaws.com/someone-elses:1"
+    (found,) = violations("image-pushed-to-own-repository", [repository, _built(other)])
     assert found.level == "mandatory"
-    assert (
-        "\"img\": imageName is 'docker.io/someone/sandbox:1', not in this stack's private ECR"
-        in (found.message)
-    )
-    (found,) = violations("image-pushed-to-own-repository", [elsewhere])
+    assert f"\"img\": imageName is '{other}', not in this stack's private ECR" in found.message
+    (found,) = violations("image-pushed-to-own-repository", [_built(f"{REPOSITORY}:1")])
     assert "not in this stack's private ECR repository" in found.message
 
 
-def test_the_login_goes_to_the_repositorys_registry() -> None:
-    wrong = _pushed(f"{REPOSITORY}:sha-1", server="evil.example.com")
-    (found,) = violations("image-pushed-to-own-repository", [_repository(), wrong])
-    assert "\"img\": registry.server is 'evil.example.com', not the repository's registry" in (
-        found.message
-    )
-
-
-def test_a_local_image_is_not_pushed_and_a_first_preview_follows_the_dependency() -> None:
-    local = member(
-        image.DOCKER_IMAGE, {"imageName": "e2b-sandbox-local:sha-1", "skipPush": True}, "img"
-    )
-    assert violations("image-pushed-to-own-repository", [local]) == []
+def test_a_local_image_names_no_registry_and_a_first_preview_follows_the_dependency() -> None:
+    assert violations("image-pushed-to-own-repository", [_built("e2b-sandbox-local:sha-1")]) == []
     repository = _repository()
-    unknown = member(
-        image.DOCKER_IMAGE, {"imageName": UNKNOWN_STRING_VALUE}, "img", {"imageName": [repository]}
-    )
+    unknown = _built(UNKNOWN_STRING_VALUE, {"imageName": [repository]})
     assert violations("image-pushed-to-own-repository", [repository, unknown]) == []
-    orphan = member(image.DOCKER_IMAGE, {"imageName": UNKNOWN_STRING_VALUE}, "img")
+    orphan = _built(UNKNOWN_STRING_VALUE)
     assert len(violations("image-pushed-to-own-repository", [repository, orphan])) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "registry"),
+    [
+        (f"{REPOSITORY}:1", REGISTRY),
+        ("localhost/app:1", "localhost"),
+        ("registry:5000/app:1", "registry:5000"),
+        ("someone/app:1", None),
+        ("app:1", None),
+    ],
+)
+def test_which_registry_a_name_pushes_to(name: str, registry: str | None) -> None:
+    assert image.registry_of(name) == registry
