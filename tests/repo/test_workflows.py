@@ -26,6 +26,8 @@ WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 ACTIONLINT = Path(sys.executable).parent / "actionlint"
 PULUMI_ACTION = "pulumi/actions@v7"
+# The policy pack, by its folder (relative to the project, where both commands run).
+POLICY_PACK = "policy"
 AWS_CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials"
 # A release tag (v6, v6.2, v6.2.3) or a full commit SHA.
 PINNED_REF = re.compile(r"@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
@@ -84,6 +86,11 @@ def _calls_pulumi_up(job: Job) -> bool:
 
 def test_there_are_the_three_workflows() -> None:
     assert WORKFLOW_FILES == ["deploy.yml", "preview.yml", "pulumi-up.yml"]
+
+
+def test_the_policy_pack_the_workflows_run_is_there() -> None:
+    assert (REPO_ROOT / POLICY_PACK / "PulumiPolicy.yaml").is_file()
+    assert (REPO_ROOT / POLICY_PACK / "__main__.py").is_file()
 
 
 class TestLinters:
@@ -228,6 +235,15 @@ class TestPreview:
         assert _pulumi_action_steps(PREVIEW["jobs"]["preview"], "preview") == []
         assert "--color never" in previewed[1]
 
+    def test_the_one_preview_runs_the_policy_pack(self) -> None:
+        steps = _steps(PREVIEW["jobs"]["preview"])
+        commands = [(i, c) for i, s in enumerate(steps) for c in _run_commands(s)]
+        (previewed,) = [(i, c) for i, c in commands if c.startswith("pulumi preview")]
+        assert f"--policy-pack {POLICY_PACK}" in previewed[1]
+        # The pack runs in the project's virtualenv: installed before the preview.
+        (installed,) = [i for i, c in commands if c == "pulumi install"]
+        assert installed < previewed[0]
+
     def test_one_preview_per_pull_request_and_stack(self) -> None:
         concurrency = PREVIEW["jobs"]["preview"]["concurrency"]
         assert "matrix.stack" in concurrency["group"]
@@ -266,6 +282,15 @@ class TestDeploy:
         }
         (step,) = _pulumi_action_steps(job, "up")
         assert step["with"]["stack-name"] == "${{ inputs.stack }}"
+
+    def test_up_runs_the_policy_pack(self) -> None:
+        job = PULUMI_UP["jobs"]["up"]
+        (step,) = _pulumi_action_steps(job, "up")
+        # pulumi/actions' input for `--policy-pack` (one pack per line).
+        assert str(step["with"]["policyPacks"]).split() == [POLICY_PACK]
+        steps = _steps(job)
+        (installed,) = [i for i, s in enumerate(steps) if "pulumi install" in _run_commands(s)]
+        assert installed < steps.index(step)
 
     def test_only_environment_jobs_run_up(self) -> None:
         for name, job_id, job in _jobs():

@@ -55,6 +55,7 @@ class ResourceOptionsSeen:
     dependency_urns: tuple[str, ...] = ()
     protect: bool = False
     retain_on_delete: bool = False
+    additional_secret_outputs: tuple[str, ...] = ()
 
 
 def _urn_name(urn: str) -> str:
@@ -242,7 +243,8 @@ _COMPUTED = {
 class ParentRecordingMonitor(MockMonitor):
     """The SDK's mock monitor, which also tells the mocks each resource's options.
 
-    Mocks see neither parents, dependencies nor protection; the tests need all three.
+    Mocks see neither parents, dependencies, protection nor additional secret outputs; the tests
+    need them all.
     """
 
     def __init__(self, mocks: RecordingMocks) -> None:
@@ -257,6 +259,7 @@ class ParentRecordingMonitor(MockMonitor):
                 dependency_urns=tuple(request.dependencies),
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
+                additional_secret_outputs=tuple(request.additionalSecretOutputs),
             ),
         )
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]

@@ -1,0 +1,48 @@
+"""The pack stands on its own: it imports nothing of the program (a regression in the program's
+rules cannot weaken the guard that checks them), and it runs in the project's one virtualenv,
+where the exact pulumi-policy its wire relies on is installed."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import yaml
+
+PROGRAM_PACKAGES = {
+    "program",
+    "components",
+    "s3mount",
+    "backend_host",
+    "ci_tools",
+    "harness",
+    "tests",
+}
+
+
+def _imported(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_pack_imports_nothing_of_the_program(repo_root: Path) -> None:
+    sources = sorted((repo_root / "policy").rglob("*.py"))
+    assert len(sources) >= 5
+    for source in sources:
+        assert _imported(source) & PROGRAM_PACKAGES == set(), source
+
+
+def test_the_pack_runs_in_the_projects_virtualenv_with_its_pinned_sdk(repo_root: Path) -> None:
+    pack = yaml.safe_load((repo_root / "policy" / "PulumiPolicy.yaml").read_text())
+    project = yaml.safe_load((repo_root / "Pulumi.yaml").read_text())
+    assert pack["runtime"]["name"] == "python"
+    venv = (repo_root / "policy" / pack["runtime"]["options"]["virtualenv"]).resolve()
+    assert venv == (repo_root / project["runtime"]["options"]["virtualenv"]).resolve()
+    requirements = (repo_root / "requirements.txt").read_text()
+    assert re.search(r"^pulumi-policy==\d+\.\d+\.\d+$", requirements, re.MULTILINE)
