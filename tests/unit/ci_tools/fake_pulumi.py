@@ -31,7 +31,8 @@ class FakePulumi:
             f'  "stack output") cat {root}/output.json ;;\n'
             f'  "stack export") cat {root}/export.json ;;\n'
             f'  "config --stack") cat {root}/config.json ;;\n'
-            f'  "preview --stack") cat {root}/preview.txt; exit "$(cat {root}/status)" ;;\n'
+            # Whatever flags the workflow adds to its preview (a policy pack, say).
+            f'  "preview "*) cat {root}/preview.txt; exit "$(cat {root}/status)" ;;\n'
             '  *) echo "unexpected: pulumi $*" >&2; exit 2 ;;\n'
             "esac\n"
         )
