@@ -1,61 +1,59 @@
 """Does a saved `pulumi preview --diff` show a secret? The check CI runs before it posts a diff.
 
 Pulumi prints a secret as `[secret]`, but a diff can still show one: the old value of a property
-that became secret (pulumi/pulumi#9330, #4957), or a secret that reached a property in another
-form. So the preview is searched for every secret output's value in the forms a diff can carry it
-in, and for old values shown next to `[secret]`:
+that became secret (pulumi/pulumi#9330, #4957), a secret that reached a property, an error message
+or a build log in another form. So the preview is searched for every secret the stack holds or the
+job is given (ci_tools/stack_secrets.py), read every way a secret can be written in it
+(ci_tools/preview_views.py: colour codes, escapes, wrapped lines, base64 and gzip+base64 layers):
 
-- as is, also when colour codes (ANSI escapes) are in the text or the value wraps across lines;
-- JSON-escaped (`\\/`, `\\u002f`, `\\\\`, `\\"`), URL-encoded, in hex, and in base64 (standard or
-  URL-safe, at any alignment inside a longer encoded blob);
+- a secret as is, or WINDOW or more of its characters in a row (a truncated error message, half of
+  a secret split over a wrapped line); for a structured secret (a JSON document, dotenv lines),
+  the whole of it or of a secret value inside it;
+- a secret in hex, URL-encoded, or in base64 (standard or URL-safe, at any alignment inside a
+  longer encoded blob);
 - an old value shown as `old => [secret]` on one line or across lines, or as a `-` line followed by
   a `+ [secret]` line for the same property.
 
-Findings name a line and a reason, never the value.
+Every search is linear in the preview's size. Findings name a line and a secret's label, never a
+value.
 
-    pulumi stack output --stack dev --json --show-secrets \
-        | python3 -m ci_tools.preview_guard --stack dev --input - preview.txt
+    python3 -m ci_tools.preview_guard --stack dev preview.txt
 
-exits 0 when the saved preview shows no secret, and 1 with the findings when it does.
+reads the secrets through the Pulumi CLI (or saved copies: --input, --state, --config), and exits
+0 when the saved preview shows no secret, and 1 with the findings when it does.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import quote, quote_plus
 
-from program.output_reader import OutputsError, add_source_arguments, read_outputs, run_tool
-from program.outputs import SECRET_OUTPUTS
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(.)")
-# `key: old => [secret]`; the old value may go on over lines that do not start another property.
-_OLD_VALUE = re.compile(
-    r":[ \t]*(?P<old>[^\s\[][^\n]*?(?:\n[ \t]++(?![-+~]?[ \t]*[\w\"\[\].-]+[ \t]*:)[^\n]*?)*?)"
-    r"\s*[=-]>\s*\"?\[secret\]\"?"
+from ci_tools.old_values import old_values_next_to_secret
+from ci_tools.preview_views import TooMuchToDecodeError, strip_colour, views_of
+from ci_tools.stack_secrets import MIN_LENGTH, KnownSecret, read_known_secrets
+from program.output_reader import (
+    OutputsError,
+    add_source_arguments,
+    add_state_and_config_arguments,
+    run_tool,
 )
-_DIFF_LINE = re.compile(r"^\s*(?P<sign>[-+~])\s*\"?(?P<key>[\w.\[\]\"-]+)\"?\s*:\s*(?P<value>.*)$")
+
+# This many characters in a row of a secret are a leak: enough to be no accident, and what a
+# truncated message or either half of a wrapped 32-character secret shows.
+WINDOW = 16
+# The searches look up every GRAM-th slice of the text: any match of 2 * GRAM - 1 characters
+# or more holds one whole, so each text is read once whatever the number of secrets.
+_GRAM = 8
 # A base64 run shorter than this is too likely to occur by chance in unrelated text.
 _MIN_ENCODED = 12
-_HIDDEN = "[secret]"  # how Pulumi shows a secret
-
-
-def strip_colour(text: str) -> str:
-    return _ANSI.sub("", text)
-
-
-def _json_unescape(text: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        if match[1]:
-            return chr(int(match[1], 16))
-        return {"n": "\n", "t": "\t", "r": "\r"}.get(match[2], match[2])
-
-    return _JSON_ESCAPE.sub(replace, text)
+_FINDINGS_SHOWN = 50  # a preview that leaks on every line needs no list of every line
 
 
 def _without_whitespace(text: str) -> str:
@@ -85,81 +83,126 @@ def secret_forms(secret: str) -> set[str]:
     return {_without_whitespace(form) for form in forms if len(form) >= len(secret)}
 
 
-def _views(line: str) -> Iterable[str]:
-    """One line of the preview the ways a secret could be read in it."""
-    plain = strip_colour(line)
-    for view in (plain, _json_unescape(plain), unquote(plain)):
-        yield view
-        yield _without_whitespace(view)
+@dataclass(frozen=True)
+class _Pattern:
+    text: str
+    label: str
+    encoded: bool
+    partial: bool
+    """Any WINDOW characters of it in a row are a finding, not only all of it."""
+
+    @property
+    def needed(self) -> int:
+        return WINDOW if self.partial else len(self.text)
 
 
-def find_revealed_secrets(preview: str, secrets: dict[str, str]) -> list[str]:
-    """Where the preview shows one of `secrets` ({name: value}): "line N: reason" findings."""
-    findings: list[str] = []
+def _patterns(secrets: Sequence[KnownSecret]) -> list[_Pattern]:
+    """What is searched for each secret, each text once, under the first secret's label."""
+    patterns: dict[str, _Pattern] = {}
+
+    def add(value: str, label: str, partial: bool) -> None:
+        for own in {value, _without_whitespace(value)}:
+            if len(own) >= MIN_LENGTH:  # `a b c d` without its spaces is no secret
+                patterns.setdefault(own, _Pattern(own, label, False, partial and len(own) > WINDOW))
+        for form in secret_forms(value):
+            patterns.setdefault(form, _Pattern(form, label, True, False))
+
+    for secret in secrets:
+        add(secret.value, secret.label, not secret.structured)
+    # After every secret's own value: a part that is also a secret of its own keeps that one's
+    # label and is searched as one (its prefix too).
+    for secret in secrets:
+        for part in secret.parts:
+            add(part, secret.label, False)
+    return list(patterns.values())
+
+
+@dataclass(frozen=True)
+class _Match:
+    start: int
+    end: int
+    pattern: _Pattern
+    whole: bool
+
+
+class _Searcher:
+    """Finds every pattern in a text in one pass: a pattern long enough is indexed by its
+    GRAM-character slices, so the text is read a slice at every GRAM-th position and each hit
+    checked in place; a short one (rare: secrets are long) is looked for on its own."""
+
+    def __init__(self, patterns: Sequence[_Pattern]) -> None:
+        self.short = [p for p in patterns if p.needed < 2 * _GRAM - 1]
+        self.long = [p for p in patterns if p.needed >= 2 * _GRAM - 1]
+        self.index: dict[str, list[tuple[int, int]]] = {}
+        for number, pattern in enumerate(self.long):
+            # A whole match holds a slice at one of its first GRAM offsets; a partial one
+            # at any offset.
+            last = len(pattern.text) - _GRAM if pattern.partial else _GRAM - 1
+            for offset in range(min(last, len(pattern.text) - _GRAM) + 1):
+                piece = pattern.text[offset : offset + _GRAM]
+                self.index.setdefault(piece, []).append((number, offset))
+
+    def matches(self, text: str) -> Iterator[_Match]:
+        for pattern in self.short:
+            at = text.find(pattern.text)
+            while at != -1:
+                yield _Match(at, at + len(pattern.text), pattern, True)
+                at = text.find(pattern.text, at + len(pattern.text))
+        lookup = self.index.get
+        # Where each pattern's last match ends: hits inside it are that match again, and
+        # skipping them keeps even a secret made of one repeated character linear.
+        ends = [0] * len(self.long)
+        for at in range(0, len(text) - _GRAM + 1, _GRAM):
+            for number, offset in lookup(text[at : at + _GRAM], ()):
+                if at < ends[number]:
+                    continue
+                match = _checked(text, at - offset, self.long[number], offset)
+                if match is not None:
+                    ends[number] = match.end
+                    yield match
+
+
+def _checked(text: str, start: int, pattern: _Pattern, offset: int) -> _Match | None:
+    """The match of `pattern` placed at `start` in `text`, known to agree at `offset`."""
+    if start >= 0 and text.startswith(pattern.text, start):
+        return _Match(start, start + len(pattern.text), pattern, True)
+    if pattern.partial:
+        # A WINDOW-character run holding the slice that agreed, at its first whole slice.
+        for first in range(max(0, offset - _GRAM + 1), min(offset, len(pattern.text) - WINDOW) + 1):
+            at = start + first
+            if at >= 0 and text.startswith(pattern.text[first : first + WINDOW], at):
+                return _Match(at, at + WINDOW, pattern, False)
+    return None
+
+
+def find_revealed_secrets(preview: str, secrets: Sequence[KnownSecret]) -> list[str]:
+    """Where the preview shows one of `secrets`: "line N: reason" findings, one per secret and
+    line, the most direct reason first."""
     text = strip_colour(preview)
-    lines = text.splitlines()
-    for name, value in sorted(secrets.items()):
-        if not value:
-            continue
-        compact = _without_whitespace(value)
-        forms = secret_forms(value)
-        seen_on_a_line = False
-        for number, line in enumerate(lines, start=1):
-            views = list(_views(line))
-            if any(value in view or compact in view for view in views):
-                findings.append(f"line {number}: the value of stack output {name}")
-                seen_on_a_line = True
-            elif any(form in view for view in views for form in forms):
-                findings.append(f"line {number}: the value of stack output {name}, encoded")
-                seen_on_a_line = True
-        if not seen_on_a_line:
-            whole = " ".join(_views(text))
-            if compact in whole or any(form in whole for form in forms):
-                findings.append(f"the value of stack output {name}, spread over several lines")
-    findings += _old_values_next_to_secret(text)
-    return findings
-
-
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
-
-
-def _old_values_next_to_secret(text: str) -> list[str]:
-    findings = []
-    for match in _OLD_VALUE.finditer(text):
-        if match["old"].strip().strip('"') != _HIDDEN:
-            at = _line_of(text, match.start())
-            findings.append(f"line {at}: the old value of a property that is now secret")
-    removed: dict[str, tuple[int, str]] = {}
-    for number, text_line in enumerate(text.splitlines(), start=1):
-        diff = _DIFF_LINE.match(text_line)
-        if diff is None:
-            continue
-        value = diff["value"].strip().strip('"')
-        if diff["sign"] == "-":
-            removed[diff["key"]] = (number, value)
-        elif diff["sign"] == "+" and value == _HIDDEN and diff["key"] in removed:
-            old_number, old_value = removed.pop(diff["key"])
-            if old_value and old_value != _HIDDEN:
-                findings.append(
-                    f"line {old_number}: the old value of {diff['key']}, now secret (line {number})"
-                )
-    return findings
-
-
-def secrets_of(outputs: Mapping[str, object]) -> dict[str, str]:
-    """{output name: value} of every secret output the stack has."""
-    return {
-        name: value
-        for name, value in outputs.items()
-        if name in SECRET_OUTPUTS and isinstance(value, str) and value
-    }
-
-
-def check_preview(path: Path, outputs: Mapping[str, object], stack: str) -> str:
-    """The verdict on a saved preview; raises OutputsError with the findings."""
+    searcher = _Searcher(_patterns(secrets))
+    found: dict[tuple[int, str], tuple[tuple[bool, bool, bool], str]] = {}
+    refusals = []
     try:
-        preview = path.read_text(encoding="utf-8")
+        for view in views_of(text):
+            for match in searcher.matches(view.text):
+                first, last = view.line_at(match.start), view.line_at(match.end - 1)
+                where = f"line {first}" if first == last else f"lines {first}-{last}"
+                what = "the value" if match.whole else f"{WINDOW}+ characters in a row of the value"
+                finding = f"{where}: {what} of {match.pattern.label}"
+                finding += ", encoded" if match.pattern.encoded else ""
+                finding += f", inside {view.how}" if view.how else ""
+                rank = (bool(view.how), match.pattern.encoded, not match.whole)
+                key = (first, match.pattern.label)
+                if key not in found or rank < found[key][0]:
+                    found[key] = (rank, finding)
+    except TooMuchToDecodeError as error:
+        refusals.append(f"{error}: the guard decodes no more, so the rest is unchecked")
+    return [found[key][1] for key in sorted(found)] + refusals + old_values_next_to_secret(text)
+
+
+def read_preview(path: Path, stack: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
     except OSError as error:
         raise OutputsError(
             f"cannot read the preview {path}: {error.strerror}. Save "
@@ -170,7 +213,13 @@ def check_preview(path: Path, outputs: Mapping[str, object], stack: str) -> str:
             f"the preview {path} is not UTF-8 text: save `pulumi preview --diff --color never` "
             "output to it, nothing else"
         ) from None
-    findings = find_revealed_secrets(preview, secrets_of(outputs))
+
+
+def verdict(preview: str, secrets: Sequence[KnownSecret], stack: str) -> str:
+    """The verdict on a saved preview; raises OutputsError with the findings."""
+    findings = find_revealed_secrets(preview, secrets)
+    if len(findings) > _FINDINGS_SHOWN:
+        findings[_FINDINGS_SHOWN:] = [f"and {len(findings) - _FINDINGS_SHOWN} more"]
     if findings:
         raise OutputsError(
             f"the preview of stack {stack} shows a secret in plain text, so it is not posted:\n  "
@@ -185,14 +234,19 @@ def check_preview(path: Path, outputs: Mapping[str, object], stack: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m ci_tools.preview_guard",
-        description="Fail if a saved `pulumi preview --diff` shows a secret in plain text.",
+        description="Fail if a saved `pulumi preview --diff` shows a secret of the stack.",
     )
     add_source_arguments(parser)
+    add_state_and_config_arguments(parser)
     parser.add_argument("preview", type=Path, help="the saved preview")
     args = parser.parse_args(argv)
-    return run_tool(
-        lambda: check_preview(args.preview, read_outputs(args.stack, args.input), args.stack)
-    )
+
+    def check() -> str:
+        preview = read_preview(args.preview, args.stack)
+        secrets = read_known_secrets(args.stack, args.input, args.state, args.config, os.environ)
+        return verdict(preview, secrets, args.stack)
+
+    return run_tool(check)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@
     python3 -m ci_tools.stack_outputs --stack dev --format json    # build/dev/stack-outputs.json
 
 The outputs come from `pulumi stack output --json --show-secrets` (run here, its output never
-printed) or from a saved copy (`--input FILE`, `-` for stdin). Bad input stops the command with a
-message naming the problem and the fix, before anything is written.
+printed) or from a saved copy (`--input FILE`, `-` for stdin). `--format mask` masks every secret
+the stack holds or the job is given (ci_tools/stack_secrets.py), so it also reads the stack's state
+and config the same way (`--state FILE`, `--config FILE`); `--format github` masks the secret
+outputs it writes. Bad input stops the command with a message naming the problem and the fix,
+before anything is written.
 """
 
 from __future__ import annotations
@@ -20,15 +23,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from backend_host.files import default_path, write_file
+from ci_tools.stack_secrets import known_secrets, mask_commands, read_known_secrets
 from program.output_reader import (
     OutputsError,
     add_source_arguments,
+    add_state_and_config_arguments,
     read_outputs,
     require,
     run_tool,
     stack_name,
 )
-from program.outputs import OUTPUT_NAMES, SECRET_OUTPUTS
+from program.outputs import OUTPUT_NAMES
 
 FORMATS = ("mask", "github", "json")
 
@@ -36,25 +41,6 @@ FORMATS = ("mask", "github", "json")
 def render_json(outputs: Mapping[str, object], stack: str) -> str:
     values = require(outputs, OUTPUT_NAMES, stack)
     return json.dumps(values, indent=2, sort_keys=True) + "\n"
-
-
-def _workflow_command_data(value: str) -> str:
-    """Escapes a value for a GitHub workflow command (`::add-mask::...`)."""
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def mask_commands(outputs: Mapping[str, object]) -> str:
-    """`::add-mask::` for every line of every secret output present (a new stack has none)."""
-    commands = []
-    for name in sorted(SECRET_OUTPUTS & outputs.keys()):
-        value = outputs[name]
-        secret = value if isinstance(value, str) else json.dumps(value)
-        commands += [
-            f"::add-mask::{_workflow_command_data(line)}\n"
-            for line in secret.splitlines()
-            if line.strip()
-        ]
-    return "".join(commands)
 
 
 def render_github_outputs(outputs: Mapping[str, object], stack: str) -> str:
@@ -76,7 +62,7 @@ def _github(outputs: Mapping[str, object], stack: str, path: str | None) -> str:
         )
     text = render_github_outputs(outputs, stack)
     # The runner must know the masks before any output holds the secret.
-    sys.stdout.write(mask_commands(outputs))
+    sys.stdout.write(mask_commands(known_secrets(outputs)))
     sys.stdout.flush()
     # One write of the whole block: bad input stopped us before anything reached the file.
     try:
@@ -92,9 +78,11 @@ def _github(outputs: Mapping[str, object], stack: str, path: str | None) -> str:
 def run(args: argparse.Namespace) -> str:
     """Does what the arguments ask; returns what goes to stdout."""
     name = stack_name(args.stack)
-    outputs = read_outputs(args.stack, args.input)
     if args.format == "mask":
-        return mask_commands(outputs)
+        return mask_commands(
+            read_known_secrets(args.stack, args.input, args.state, args.config, os.environ)
+        )
+    outputs = read_outputs(args.stack, args.input)
     if args.format == "github":
         return _github(outputs, args.stack, args.output or os.environ.get("GITHUB_OUTPUT"))
     path = Path(args.output or default_path(name, "stack-outputs.json"))
@@ -115,6 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0] if __doc__ else "",
     )
     add_source_arguments(parser)
+    add_state_and_config_arguments(parser)
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     parser.add_argument(
         "--output",

@@ -1,6 +1,7 @@
 """A deployed stack's outputs read back, for the tools on CI and on the backend's host: from the
 Pulumi CLI (`pulumi stack output --json --show-secrets`, its output never printed) or from a saved
-copy. Bad input is an OutputsError whose message names the problem and the fix, never a secret.
+copy; CI's secret guard also reads the stack's state and config the same way. Bad input is an
+OutputsError whose message names the problem and the fix, never a secret.
 
 Standard library only.
 """
@@ -13,6 +14,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 # A stack as Pulumi names it: `stack`, or `org/project/stack` for Pulumi Cloud.
@@ -34,17 +36,43 @@ def stack_name(stack: str) -> str:
     return found["name"]
 
 
+@dataclass(frozen=True)
+class Document:
+    """A JSON document the Pulumi CLI prints about a stack, read with its secrets decrypted."""
+
+    what: str
+    """What it holds, in messages: "stack outputs"."""
+    command: tuple[str, ...]
+    """`pulumi` arguments before --stack."""
+    flags: tuple[str, ...]
+    """`pulumi` arguments after --stack: JSON, secrets shown."""
+    option: str
+    """The tools' option that names a saved copy."""
+
+    def cli(self, stack: str | None = None) -> str:
+        where = ("--stack", stack) if stack else ()
+        return " ".join(("pulumi", *self.command, *where, *self.flags))
+
+
+OUTPUTS = Document("stack outputs", ("stack", "output"), ("--json", "--show-secrets"), "--input")
+STATE = Document("stack state", ("stack", "export"), ("--show-secrets",), "--state")
+CONFIG = Document("stack config", ("config",), ("--show-secrets", "--json"), "--config")
+
+
 def read_outputs(stack: str, source: str | None) -> dict[str, object]:
     """The stack outputs from a saved JSON file, stdin (`-`), or the Pulumi CLI (None)."""
+    return read_document(OUTPUTS, stack, source)
+
+
+def read_document(document: Document, stack: str, source: str | None) -> dict[str, object]:
+    """`document` as a JSON object from a saved file, stdin (`-`), or the Pulumi CLI (None)."""
     if source is None:
-        text, origin = _pulumi_stack_output(stack), f"`pulumi stack output` for stack {stack}"
+        text, origin = _pulumi(document, stack), f"`{document.cli()}` for stack {stack}"
     elif source == "-":
         try:
             text = sys.stdin.read()
         except UnicodeDecodeError:
-            raise OutputsError(
-                "stdin is not UTF-8 text: pipe in `pulumi stack output --json --show-secrets`"
-            ) from None
+            raise OutputsError(f"stdin is not UTF-8 text: pipe in `{document.cli()}`") from None
         origin = "stdin"
     else:
         try:
@@ -52,38 +80,38 @@ def read_outputs(stack: str, source: str | None) -> dict[str, object]:
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
             raise OutputsError(
-                f"cannot read {source}: {reason}. Save the outputs with "
-                f"`pulumi stack output --stack {stack} --json --show-secrets > FILE` first"
+                f"cannot read {source}: {reason}. Save the {document.what} with "
+                f"`{document.cli(stack)} > FILE` first"
             ) from None
         origin = source
     try:
-        outputs = json.loads(text)
+        loaded = json.loads(text)
     except json.JSONDecodeError as error:
         raise OutputsError(
             f"{origin} is not JSON ({error.msg} at line {error.lineno}, column {error.colno}). "
-            "Pass the output of `pulumi stack output --json --show-secrets`"
+            f"Pass the output of `{document.cli()}`"
         ) from None
-    if not isinstance(outputs, dict):
+    if not isinstance(loaded, dict):
         raise OutputsError(
-            f"{origin} holds a JSON {type(outputs).__name__}, not an object of stack outputs. "
-            "Pass the output of `pulumi stack output --json --show-secrets`"
+            f"{origin} holds a JSON {type(loaded).__name__}, not an object of {document.what}. "
+            f"Pass the output of `{document.cli()}`"
         )
-    return outputs
+    return loaded
 
 
-def _pulumi_stack_output(stack: str) -> str:
-    command = ["pulumi", "stack", "output", "--stack", stack, "--json", "--show-secrets"]
+def _pulumi(document: Document, stack: str) -> str:
+    command = ["pulumi", *document.command, "--stack", stack, *document.flags]
     try:
         result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
     except FileNotFoundError:
         raise OutputsError(
-            "the pulumi CLI is not on PATH. Install it, or pass --input with a saved "
-            "`pulumi stack output --json --show-secrets`"
+            f"the pulumi CLI is not on PATH. Install it, or pass {document.option} with a saved "
+            f"`{document.cli()}`"
         ) from None
     if result.returncode != 0:
         raise OutputsError(
-            f"`pulumi stack output --stack {stack}` failed: {result.stderr.strip()}. "
-            "Log in to the stack's backend and check the stack name"
+            f"`pulumi {' '.join(document.command)} --stack {stack}` failed: "
+            f"{result.stderr.strip()}. Log in to the stack's backend and check the stack name"
         )
     return result.stdout
 
@@ -115,6 +143,17 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         help="saved `pulumi stack output --json --show-secrets` ('-' for stdin); "
         "default: run the pulumi CLI",
     )
+
+
+def add_state_and_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--state and --config, for the tools that need every secret of a stack, not only its
+    outputs' (at most one of them and --input may be '-')."""
+    for document in (STATE, CONFIG):
+        parser.add_argument(
+            document.option,
+            metavar="FILE",
+            help=f"saved `{document.cli()}` ('-' for stdin); default: run the pulumi CLI",
+        )
 
 
 def run_tool(action: Callable[[], str]) -> int:

@@ -21,6 +21,8 @@ import pytest
 import yaml
 
 from harness.paths import REPO_ROOT
+from tests.support.sample_outputs import GREEN_SECRET, HELD_SECRETS, SECRET
+from tests.unit.ci_tools.fake_pulumi import FakePulumi
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -31,6 +33,15 @@ POLICY_PACK = "policy"
 AWS_CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials"
 # A release tag (v6, v6.2, v6.2.3) or a full commit SHA.
 PINNED_REF = re.compile(r"@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+# What in a run script reads the stack's secrets (the tools run `pulumi ... --show-secrets`).
+SECRET_READERS = (
+    "--show-secrets",
+    "ci_tools.stack_outputs",
+    "ci_tools.preview_guard",
+    "backend_host.",
+)
+MASK_STEP = "Mask the stack's secrets in this job's logs"
+GUARD_STEP = "Preview once, and refuse a diff that shows a secret"
 
 Job = dict[str, Any]
 Step = dict[str, Any]
@@ -326,25 +337,137 @@ class TestSecretsStayHidden:
                         assert safe, f"{name}: {job_id}: {command}"
         assert found > 0
 
-    def test_every_job_reading_secret_outputs_masks_them_first(self) -> None:
+    def test_every_job_reading_secrets_masks_them_first(self) -> None:
+        """Reading them: `--show-secrets`, the stack's tools (they run the CLI themselves), a
+        preview or an `up` (their diffs can show a secret)."""
+        checked = 0
         for name, job_id, job in _jobs():
-            commands = [c for s in _steps(job) for c in _run_commands(s)]
-            reads = [i for i, c in enumerate(commands) if "--show-secrets" in c]
+            commands = [
+                f"pulumi/actions {s['with']['command']}"
+                if _uses(s) == PULUMI_ACTION and "command" in s.get("with", {})
+                else c
+                for s in _steps(job)
+                for c in (_run_commands(s) or [""])
+            ]
             masks = [i for i, c in enumerate(commands) if "--format mask" in c]
+            reads = [
+                i
+                for i, c in enumerate(commands)
+                if "--format mask" not in c
+                and (
+                    any(word in c for word in SECRET_READERS)
+                    or c.startswith(("pulumi preview", "pulumi/actions"))
+                )
+            ]
             if reads:
+                checked += 1
                 assert masks, f"{name}: {job_id}"
-                first_use = [
-                    i
-                    for i, c in enumerate(commands)
-                    if ("ci_tools." in c or "backend_host." in c) and "--format mask" not in c
-                ]
-                assert all(masks[0] < i for i in first_use), f"{name}: {job_id}"
+                # The mask may share a step with a read into a file, never follow a use.
+                uses = [i for i in reads if "--show-secrets" not in commands[i]]
+                assert all(masks[0] < i for i in uses), f"{name}: {job_id}"
+        assert checked == 3  # preview, up, outputs
 
     def test_pulumi_steps_hide_the_stack_outputs(self) -> None:
         for name, job_id, job in _jobs():
             for step in _steps(job):
                 if _uses(step) == PULUMI_ACTION and "command" in step.get("with", {}):
                     assert step["with"]["suppress-outputs"] is True, f"{name}: {job_id}"
+
+
+class FakeRunner:
+    """A step's script run as GitHub runs `shell: bash` (bash -eo pipefail), with a fake
+    `pulumi` that answers with the sample stack and a given preview."""
+
+    def __init__(self, root: Path) -> None:
+        self.temp = root / "runner-temp"
+        self.temp.mkdir()
+        self.pulumi = FakePulumi(root)
+        shim = self.pulumi.bin_dir / "python3"
+        shim.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+        shim.chmod(0o755)
+        self.env = {
+            "PATH": f"{self.pulumi.bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
+            "HOME": str(root),
+            "STACK": "dev",
+            "RUNNER_TEMP": str(self.temp),
+            "AWS_SESSION_TOKEN": SESSION_TOKEN,
+        }
+
+    def run(
+        self, step: Step, preview: str = "", status: int = 0
+    ) -> subprocess.CompletedProcess[str]:
+        self.pulumi.set_preview(preview, status)
+        return subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env=self.env,
+            check=False,
+            timeout=120,
+        )
+
+    @property
+    def saved_preview(self) -> Path:
+        return self.temp / "preview-dev.txt"
+
+
+def _step(job: Job, name: str) -> Step:
+    (step,) = [s for s in _steps(job) if s.get("name") == name]
+    return step
+
+
+SESSION_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"
+CLEAN_PREVIEW = "Previewing update (dev):\n    ~ tags: [secret] => [secret]\nResources: 1\n"
+
+
+class TestTheStepsAsTheyRun:
+    """The mask and preview steps' scripts, run with a fake Pulumi CLI: the guarantees of
+    docs/ci.md as behaviour, not as text in the scripts."""
+
+    @pytest.fixture
+    def runner(self, tmp_path: Path) -> FakeRunner:
+        return FakeRunner(tmp_path)
+
+    @pytest.mark.parametrize(
+        ("workflow", "job"), [("preview.yml", "preview"), ("pulumi-up.yml", "up")]
+    )
+    def test_the_masks_cover_every_secret_of_the_stack_and_the_job(
+        self, workflow: str, job: str, runner: FakeRunner
+    ) -> None:
+        result = runner.run(_step(WORKFLOWS[workflow]["jobs"][job], MASK_STEP))
+        assert result.returncode == 0, result.stderr
+        masks = set(result.stdout.splitlines())
+        for secret in (*HELD_SECRETS, SESSION_TOKEN):
+            assert f"::add-mask::{secret}" in masks
+        assert all(line.startswith("::add-mask::") for line in masks)
+
+    def test_a_clean_preview_is_kept_for_the_post_step(self, runner: FakeRunner) -> None:
+        result = runner.run(_step(PREVIEW["jobs"]["preview"], GUARD_STEP), CLEAN_PREVIEW)
+        assert result.returncode == 0, result.stderr
+        assert runner.saved_preview.read_text() == CLEAN_PREVIEW
+        assert "shows no secret" in result.stdout
+
+    @pytest.mark.parametrize("status", [0, 255])
+    @pytest.mark.parametrize("secret", [SECRET, GREEN_SECRET], ids=["output", "green slot"])
+    def test_a_refused_preview_is_removed_and_never_printed(
+        self, secret: str, status: int, runner: FakeRunner
+    ) -> None:
+        preview = f"Previewing update (dev):\n    ~ secret: {secret}\n"
+        result = runner.run(_step(PREVIEW["jobs"]["preview"], GUARD_STEP), preview, status)
+        assert result.returncode == 1
+        assert "line 2: the value of " in result.stderr
+        assert secret not in result.stdout + result.stderr
+        assert not runner.saved_preview.exists()
+
+    def test_a_failed_preview_is_printed_once_checked_and_fails_the_step(
+        self, runner: FakeRunner
+    ) -> None:
+        failed = "error: the program raised an exception: bucketPrefix is too long\n"
+        result = runner.run(_step(PREVIEW["jobs"]["preview"], GUARD_STEP), failed, 255)
+        assert result.returncode == 255
+        assert "bucketPrefix is too long" in result.stdout
+        assert not runner.saved_preview.exists()
 
 
 def test_docs_name_every_variable_and_secret_the_workflows_read() -> None:

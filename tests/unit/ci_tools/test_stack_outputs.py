@@ -9,10 +9,19 @@ from pathlib import Path
 import pytest
 
 from ci_tools.stack_outputs import main
+from ci_tools.stack_secrets import JOB_CREDENTIALS, SECRET_SIGNATURE
 from program.outputs import OUTPUT_NAMES
 from tests.support import tool_runs
-from tests.support.sample_outputs import SECRET, STACK_OUTPUTS
+from tests.support.sample_outputs import (
+    GREEN_SECRET,
+    HELD_SECRETS,
+    SECRET,
+    STACK_CONFIG,
+    STACK_OUTPUTS,
+    STACK_STATE,
+)
 from tests.support.tool_runs import scratch_dir
+from tests.unit.ci_tools.fake_pulumi import FakePulumi
 
 OUTPUTS = STACK_OUTPUTS
 __all__ = ["scratch_dir"]  # autouse: every test in a scratch directory
@@ -81,18 +90,126 @@ class TestGithub:
 
 
 class TestMask:
+    """`--format mask`: every secret the stack holds or the job is given, from all sources."""
+
+    @pytest.fixture(autouse=True)
+    def _no_job_credentials(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name in JOB_CREDENTIALS:
+            monkeypatch.delenv(name, raising=False)
+
+    @staticmethod
+    def _masks(
+        capsys: pytest.CaptureFixture[str],
+        outputs: object = OUTPUTS,
+        state: object = STACK_STATE,
+        config: object = STACK_CONFIG,
+    ) -> list[str]:
+        sources = ["--state", _saved(state, "state.json"), "--config", _saved(config, "c.json")]
+        assert _run("--format", "mask", *sources, outputs=outputs) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert all(line.startswith("::add-mask::") for line in lines)
+        return [line.removeprefix("::add-mask::") for line in lines]
+
+    def test_masks_every_secret_of_the_state_the_config_and_the_job(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("AWS_SESSION_TOKEN", "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN")
+        masks = self._masks(capsys)
+        for secret in HELD_SECRETS:
+            assert secret in masks
+        assert "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN" in masks
+        # What the stack also holds in plain text is no secret: the key's id, the region.
+        assert not {"AKIAIOSFODNN7EXAMPLE", "eu-west-1", "AWS"} & set(masks)
+        assert _files() == ["c.json", "state.json"]
+
     def test_prints_one_mask_per_secret_line_escaping_workflow_command_characters(
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        assert _run("--format", "mask", outputs={**OUTPUTS, "secretAccessKey": "a%b\nc"}) == 0
-        assert capsys.readouterr().out == "::add-mask::a%25b\n::add-mask::c\n"
-        assert _files() == []
+        outputs = {**OUTPUTS, "secretAccessKey": "a%b-first-line\nc-second-line"}
+        masks = self._masks(capsys, outputs, {"version": 3}, {})
+        assert masks == ["a%25b-first-line", "c-second-line"]
 
-    def test_a_stack_without_secret_outputs_yet_needs_no_mask(
+    def test_a_stack_without_secrets_yet_needs_no_mask(
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        assert _run("--format", "mask", outputs={}) == 0
-        assert capsys.readouterr().out == ""
+        assert self._masks(capsys, {}, {"version": 3, "deployment": None}, {}) == []
+
+    def test_a_value_too_short_to_be_told_from_other_text_is_not_masked(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        config = {"e2b-sandbox:pin": {"value": "1234567", "secret": True}}
+        assert self._masks(capsys, {}, {"version": 3}, config) == []
+
+    @pytest.mark.parametrize(
+        ("state", "config", "problem"),
+        [
+            (
+                {
+                    "version": 3,
+                    "deployment": {
+                        "resources": [
+                            {
+                                "urn": "urn:pulumi:dev::p::t::n",
+                                "outputs": {
+                                    "secret": {
+                                        SECRET_SIGNATURE[0]: SECRET_SIGNATURE[1],
+                                        "ciphertext": "v1:x",
+                                    }
+                                },
+                            }
+                        ]
+                    },
+                },
+                {},
+                "holds a secret still encrypted (resource n (t), outputs.secret): export it "
+                "with `pulumi stack export --show-secrets`",
+            ),
+            (
+                STACK_OUTPUTS,
+                {},
+                "the stack state given is no deployment: pass the output of "
+                "`pulumi stack export --show-secrets`",
+            ),
+            (
+                {"version": 3},
+                STACK_OUTPUTS,
+                "config accessKeyId is not an object with a value",
+            ),
+            (
+                {"version": 3},
+                {"e2b-sandbox:e2bApiKey": {"secret": True}},
+                "secret config e2b-sandbox:e2bApiKey has no value: it was read without "
+                "--show-secrets",
+            ),
+        ],
+    )
+    def test_sources_read_wrongly_are_refused(
+        self, state: object, config: object, problem: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        sources = ["--state", _saved(state, "state.json"), "--config", _saved(config, "c.json")]
+        assert _run("--format", "mask", *sources) == 1
+        captured = capsys.readouterr()
+        assert problem in captured.err
+        assert captured.out == ""
+
+    def test_only_one_source_can_be_stdin(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert _run("--format", "mask", "--state", "-", "--config", "-") == 1
+        assert "--state and --config cannot both read stdin" in capsys.readouterr().err
+
+    def test_reads_every_source_from_the_pulumi_cli_without_printing_it(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        fake = FakePulumi(tmp_path / "fake")
+        monkeypatch.setenv("PATH", fake.path)
+        assert main(["--stack", "dev", "--format", "mask"]) == 0
+        assert fake.calls() == [
+            "stack output --stack dev --json --show-secrets",
+            "stack export --stack dev --show-secrets",
+            "config --stack dev --show-secrets --json",
+        ]
+        out = capsys.readouterr().out
+        assert f"::add-mask::{GREEN_SECRET}\n" in out
+        assert "::add-mask::AKIAIOSFODNN7EXAMPLE\n" not in out
 
 
 class TestBadInput:
