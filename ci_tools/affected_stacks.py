@@ -31,7 +31,9 @@ PROGRAM_FILES = frozenset(
     }
 )
 PROGRAM_DIRS = tuple(
-    PurePosixPath(d) for d in ("components", "program", "s3mount", "docker/e2b-sandbox")
+    PurePosixPath(d)
+    # The policy pack judges every preview and up: a change to it is seen in each stack's preview.
+    for d in ("components", "program", "s3mount", "docker/e2b-sandbox", "policy")
 )
 STACK_FILE_DIR = PurePosixPath("stacks")
 

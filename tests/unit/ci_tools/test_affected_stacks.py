@@ -33,6 +33,7 @@ ALL = ["dev", "staging", "prod"]
         (["program/rules.py"], ALL),
         (["s3mount/client.py"], ALL),
         ([".dockerignore"], ALL),
+        (["policy/guard/storage.py"], ALL),
         # The backend's files are rendered by the program; the host's own tools are not.
         (["backend_host/render.py"], ALL),
         (["backend_host/host_mount.py", "harness/podman.py", "benchmarks/mount_wan.py"], []),

@@ -199,10 +199,12 @@ def check_stack(resources: list[PolicyResource]) -> list[Violation]:
     return [v for policy in pack.policies() for v in _validate(policy, resources)]
 
 
-def check_program(mocks: RecordingMocks, stack: str) -> list[Violation]:
+def check_program(
+    mocks: RecordingMocks, stack: str, overrides: dict[str, str | None] | None = None
+) -> list[Violation]:
     """The whole pack on the program's resources for one stack (the runtime keeps that stack's
     project, name and config for the pack to read, as the engine would give them)."""
-    run = run_program(mocks, stack)
+    run = run_program(mocks, stack, overrides)
     found = [v for r in run.resources for v in check_resource(resource_args(r))]
     return found + check_stack(stack_resources(run))
 

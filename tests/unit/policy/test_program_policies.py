@@ -19,11 +19,12 @@ from tests.support.pulumi_mocks import RecordingMocks
 from tests.unit.policy.engine_view import check_program, resource, violations
 
 
+@pytest.mark.parametrize("storage", ["shared", "per-sandbox"])
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_programs_resources_pass_every_mandatory_policy(
-    pulumi_mocks: RecordingMocks, stack: str
+    pulumi_mocks: RecordingMocks, stack: str, storage: str
 ) -> None:
-    found = check_program(pulumi_mocks, stack)
+    found = check_program(pulumi_mocks, stack, {"e2b-sandbox:sandboxStorage": storage})
     assert [v.message for v in found if v.level == "mandatory"] == []
     # Only prod's advice remains: SSE-S3 unless the stack sets a customer KMS key.
     expected = ["prod-kms-encryption"] if stack == "prod" else []
