@@ -101,13 +101,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                 "--env-file", action="append", default=[], type=Path, metavar="FILE",
                 help="settings in KEY=value lines; later files win, the environment wins",
             )  # fmt: skip
+        if name == "mount":
+            command.add_argument(
+                "--print-status", action="store_true",
+                help="print the status file when done, mounted or not (one JSON line)",
+            )  # fmt: skip
     # The detached supervisor `mount` starts for itself; not for people.
     watch = commands.add_parser("watch")
     watch.add_argument("--status", required=True, type=Path, metavar="FILE")
     return parser.parse_args(argv)
 
 
-def run_command(command: str, s: MountSettings) -> int:
+def run_command(command: str, s: MountSettings, print_status: bool = False) -> int:
     if command == "settings":
         print(json.dumps(s.public(), indent=2))
         return 0
@@ -119,9 +124,9 @@ def run_command(command: str, s: MountSettings) -> int:
     status = status_file(s)
     with exclusive(status):
         if command == "check":
-            problem = (
-                "not mounted" if mount_entry(s.mount_dir) is None else probe(s.mount_dir, s.timeout)
-            )
+            writable = status.read().get("readOnly") is not True  # a read-only one is listed
+            mounted = mount_entry(s.mount_dir) is not None
+            problem = probe(s.mount_dir, s.timeout, writable) if mounted else "not mounted"
             print(f"{s.mount_dir}: {problem or 'mounted and healthy'}")
             return 0 if problem is None else EXIT_FAILED
         if command == "unmount":
@@ -132,9 +137,13 @@ def run_command(command: str, s: MountSettings) -> int:
             client = mount_reporting(s, status)
         except MountError as failure:
             log(f"bucket not mounted at {s.mount_dir}: {failure}")
+            if print_status:
+                print(json.dumps(status.read()))
             return EXIT_FAILED
         if command == "mount" and client is not None:
             start_watcher(status)
+        if print_status:
+            print(json.dumps(status.read()))
     return supervise(status, client) if command == "run" else 0
 
 
@@ -183,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_BAD_INPUT
     try:
-        return run_command(args.command, settings)
+        return run_command(args.command, settings, getattr(args, "print_status", False))
     except OSError as failure:
         where = failure.filename or settings.mount_dir
         log(f"{args.command}: {where}: {failure.strerror or failure}")

@@ -92,6 +92,8 @@ def s3fs_options(s: MountSettings, version: tuple[int, int] | None) -> str:
     ]
     if s.endpoint:
         options += [f"url={fuse_option(s.endpoint)}", "use_path_request_style"]
+    if s.read_only:
+        options.append("ro")
     return ",".join(options)
 
 

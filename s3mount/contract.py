@@ -35,6 +35,7 @@ KMS_KEY_ARN = "S3_KMS_KEY_ARN"  # a session needs the bucket's customer key too
 KEY_PREFIX = "S3_KEY_PREFIX"
 SESSION_TOKEN = "AWS_SESSION_TOKEN"  # noqa: S105 (a variable's name)
 CREDENTIALS_EXPIRE_AT = "S3_CREDENTIALS_EXPIRE_AT"
+READ_ONLY = "S3_MOUNT_READ_ONLY"  # "true": a read-only session, mounted read-only
 
 SECRET_NAMES = frozenset({SECRET_ACCESS_KEY, SESSION_TOKEN})
 KEY_PAIR = (ACCESS_KEY_ID, SECRET_ACCESS_KEY)

@@ -74,7 +74,7 @@ def start_client(s: MountSettings, status: StatusFile, deadline: float) -> subpr
     while time.monotonic() < deadline:
         entry = mount_entry(s.mount_dir)
         if entry is not None and entry[0].startswith("fuse"):
-            problem = probe(s.mount_dir, max(deadline - time.monotonic(), 1))
+            problem = probe(s.mount_dir, max(deadline - time.monotonic(), 1), not s.read_only)
             if problem is None:
                 return client
             stop_process(client.pid)
@@ -95,6 +95,7 @@ def same_session(s: MountSettings, current: Mapping[str, object]) -> bool:
         and current.get("keyPrefix") == (s.key_prefix or None)
         and current.get("accessKeyId") == (s.access_key_id or None)
         and current.get("credentialsExpireAt") == (s.expires_at or None)
+        and current.get("readOnly", False) == s.read_only
     )
 
 
@@ -107,7 +108,7 @@ def healthy(s: MountSettings, status: StatusFile, seconds: float) -> bool:
         and current.get("ok") is True
         and same_session(s, current)
         and client_pid(current, s.mount_dir) is not None
-        and probe(s.mount_dir, seconds) is None
+        and probe(s.mount_dir, seconds, not s.read_only) is None
     )
 
 
@@ -135,6 +136,8 @@ def prepare_prefix(s: MountSettings) -> None:
         reason = str(refused)
         if re.search(r"ExpiredToken|TokenRefreshRequired", reason):
             reason = f"the credentials expired ({reason})"
+        elif refused.status == 0:
+            reason = f"could not reach the endpoint {s.endpoint or 'of AWS'} ({reason})"
         elif refused.status == 403:
             reason = f"the endpoint rejected the credentials ({reason})"
         raise MountError(f"cannot make the prefix {s.key_prefix} of {s.bucket}: {reason}") from None
@@ -164,8 +167,10 @@ def mount(s: MountSettings, status: StatusFile) -> subprocess.Popen[bytes] | Non
     if not Path("/dev/fuse").exists():
         raise MountError("FUSE is unavailable: /dev/fuse is missing")
     prepare_mount_point(s)
-    check_endpoint(s, min(5.0, s.timeout))
-    prepare_prefix(s)
+    if s.key_prefix:
+        prepare_prefix(s)  # its signed request fails as loudly as the endpoint check, one trip less
+    else:
+        check_endpoint(s, min(5.0, s.timeout))
     client = start_client(s, status, deadline)
     seconds = time.monotonic() - started
     status.report(s, None, seconds, client.pid)

@@ -87,6 +87,8 @@ _PROBE = """
 import os, sys
 root, name, content = sys.argv[1], sys.argv[2], sys.argv[3].encode()
 os.listdir(root)
+if not name:
+    sys.exit(0)  # a read-only mount: the listing is the check
 path = os.path.join(root, name)
 with open(path, "wb") as probe:
     probe.write(content)
@@ -98,10 +100,14 @@ os.unlink(path)
 """
 
 
-def probe(mount_dir: str, seconds: float) -> str | None:
+_STEPS = {True: "list, write, read back, delete", False: "list"}
+
+
+def probe(mount_dir: str, seconds: float, writable: bool = True) -> str | None:
     """Lists, writes (fsync), reads back and deletes a probe file in a child process, so a hung
-    mount costs `seconds` and no more. None when it passed, else the reason."""
-    name = f".e2b-mount-probe-{secrets.token_hex(6)}"
+    mount costs `seconds` and no more; a read-only mount is only listed. None when it passed,
+    else the reason."""
+    name = f".e2b-mount-probe-{secrets.token_hex(6)}" if writable else ""
     try:
         result = subprocess.run(
             [sys.executable, "-I", "-c", _PROBE, mount_dir, name, secrets.token_hex(16)],
@@ -111,8 +117,8 @@ def probe(mount_dir: str, seconds: float) -> str | None:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return f"the mount check (list, write, read back, delete) took over {seconds:.0f} s"
+        return f"the mount check ({_STEPS[writable]}) took over {seconds:.0f} s"
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        return f"the mount check (list, write, read back, delete) failed: {last}"
+        return f"the mount check ({_STEPS[writable]}) failed: {last}"
     return None

@@ -38,6 +38,7 @@ STACK_SETTINGS: Mapping[str, str] = {
 SESSION_SETTINGS: Mapping[str, str] = {
     contract.KEY_PREFIX: "mount only this prefix of the bucket, such as sandboxes/ID/",
     contract.CREDENTIALS_EXPIRE_AT: "when the session's credentials expire (ISO 8601)",
+    contract.READ_ONLY: "true for a read-only session: mounted read-only, probed by listing",
 }
 CREDENTIALS: Mapping[str, str] = {
     contract.ACCESS_KEY_ID: "the access key id",
@@ -85,6 +86,7 @@ class MountSettings:
     session_token: str = ""
     expires_at: str = ""
     """When the session's credentials expire, as given (ISO 8601); empty: a long-lived key."""
+    read_only: bool = False
 
     @property
     def remote(self) -> str:
@@ -108,6 +110,7 @@ class MountSettings:
             "accessKeyId": self.access_key_id or None,
             "keyPrefix": self.key_prefix or None,
             "credentialsExpireAt": self.expires_at or None,
+            "readOnly": self.read_only,
         }
 
 
@@ -183,6 +186,8 @@ def load_mount_settings(raw: Mapping[str, str], needs: Needs = Needs.EVERYTHING)
     key_prefix = values.get(contract.KEY_PREFIX, "")
     prefix_problem = contract.key_prefix_problem(key_prefix) if key_prefix else None
     check(contract.KEY_PREFIX, prefix_problem is None, prefix_problem or "", required=False)
+    read_only = values.get(contract.READ_ONLY, "false").lower()
+    check(contract.READ_ONLY, read_only in ("true", "false"), "true or false", required=False)
     expires_at = values.get(contract.CREDENTIALS_EXPIRE_AT, "")
     check(
         contract.CREDENTIALS_EXPIRE_AT,
@@ -230,6 +235,7 @@ def load_mount_settings(raw: Mapping[str, str], needs: Needs = Needs.EVERYTHING)
         key_prefix=key_prefix,
         session_token=values.get(contract.SESSION_TOKEN, ""),
         expires_at=expires_at,
+        read_only=read_only == "true",
     )
 
 

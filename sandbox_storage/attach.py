@@ -190,7 +190,7 @@ def _end_of(sandbox: Any) -> datetime.datetime | None:
     return end if end.tzinfo else end.replace(tzinfo=datetime.UTC)
 
 
-def credentials_file(credentials: SessionCredentials, prefix: str) -> str:
+def credentials_file(credentials: SessionCredentials, prefix: str, read_only: bool = False) -> str:
     """The env file the sandbox's mount program reads with its own settings."""
     return contract.render_env(
         {
@@ -199,6 +199,7 @@ def credentials_file(credentials: SessionCredentials, prefix: str) -> str:
             contract.SESSION_TOKEN: credentials.session_token,
             contract.KEY_PREFIX: prefix,
             contract.CREDENTIALS_EXPIRE_AT: credentials.expires_at,
+            contract.READ_ONLY: "true" if read_only else "false",
         },
         header="This sandbox's own S3 session, written by the backend's attach. Root only.",
     )
@@ -263,7 +264,8 @@ def attach(
     code, _, stderr = _run(sandbox, f"install -d -m 0700 -o root -g root {CREDENTIALS_DIR}")
     if code != 0:
         raise AttachError(f"could not make {CREDENTIALS_DIR} in the sandbox: {stderr.strip()}")
-    sandbox.files.write(CREDENTIALS_FILE, credentials_file(credentials, prefix), user="root")
+    session = credentials_file(credentials, prefix, read_only)
+    sandbox.files.write(CREDENTIALS_FILE, session, user="root")
     attach_command = shlex.join([contract.START_SCRIPT, "--attach", CREDENTIALS_FILE])
     code, stdout, stderr = _run(sandbox, f"chmod 0600 {CREDENTIALS_FILE} && {attach_command}")
     status = _status(stdout)

@@ -86,8 +86,7 @@ attach() {
     log "attach: $file must be a file of root's, mode 0600"
     return 2
   fi
-  mount_program mount "$name" --env-file "$file" || status=$?
-  mount_program status "$name" || :
+  mount_program mount "$name" --env-file "$file" --print-status || status=$?
   return "$status"
 }
 

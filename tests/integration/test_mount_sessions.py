@@ -179,3 +179,26 @@ def test_the_status_says_when_the_credentials_expired_before_a_write_fails(
     assert json.loads(mount.run("status").stdout)["expired"] is True
     time.sleep(0)  # the mount itself stays: a re-attach hands it over
     assert mount.status()["ok"] is True
+
+
+def test_a_read_only_session_mounts_read_only_and_needs_no_write_to_check(
+    moto_server: MotoServer, bucket: str, mount_host: Host, made: list[ProgramMount]
+) -> None:
+    s3 = moto_server.client("s3")
+    s3.put_object(Bucket=bucket, Key=PREFIX, Body=b"")
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}input.csv", Body=b"a,b\n")
+    with WanProxy(moto_server.endpoint, latency_ms=0, mib_per_s=0) as proxy:
+        session = {**another_session(), "S3_MOUNT_READ_ONLY": "true"}
+        mount = session_mount(made, mount_host, bucket, proxy.endpoint, session)
+        proxy.reset()
+        mount.mount()
+        kinds = proxy.stats()["byKind"]
+        assert isinstance(kinds, dict)
+        # The check wrote nothing: a read-only session could not have (S3 would refuse it).
+        assert not [k for k in kinds if k.startswith(("PUT", "DELETE", "POST"))], kinds
+        assert (mount.dir / "input.csv").read_bytes() == b"a,b\n"
+        with pytest.raises(OSError) as raised:
+            (mount.dir / "new.txt").write_bytes(b"no")
+        assert raised.value.errno == errno.EROFS
+        assert mount.status()["readOnly"] is True
+        assert mount.run("check").returncode == 0

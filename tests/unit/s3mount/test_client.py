@@ -149,3 +149,8 @@ def test_expired_credentials_are_named_with_their_time() -> None:
     )
     reason = explain([line], "b", "http://e", "an operation failed", "2026-12-02T18:00:00Z")
     assert reason == "the credentials expired (at 2026-12-02T18:00:00Z): attach the sandbox again"
+
+
+def test_a_read_only_session_is_mounted_read_only() -> None:
+    assert "ro" in libfuse_split(s3fs_options(settings(S3_MOUNT_READ_ONLY="true"), DEBIAN_13))
+    assert "ro" not in libfuse_split(s3fs_options(settings(), DEBIAN_13))

@@ -112,6 +112,7 @@ def test_attach_writes_the_session_as_root_in_roots_directory_then_mounts() -> N
         "AWS_SESSION_TOKEN": "token-0123",
         "S3_KEY_PREFIX": prefix,
         "S3_CREDENTIALS_EXPIRE_AT": "2026-12-02T18:00:00Z",
+        "S3_MOUNT_READ_ONLY": "false",
     }
     assert attached.prefix == prefix and attached.status == sandbox.status
     assert attached.expires_at == "2026-12-02T18:00:00Z"
@@ -121,6 +122,8 @@ def test_attach_writes_the_session_as_root_in_roots_directory_then_mounts() -> N
 def test_the_session_is_asked_for_the_sandboxs_prefix_only() -> None:
     sandbox, sts = FakeSandbox(), FakeSts()
     attach(sandbox, config=CONFIG, sts=sts, read_only=True, read_prefixes=["inputs/"])
+    # A read-only session is mounted read-only (its probe cannot write).
+    assert 'S3_MOUNT_READ_ONLY="true"' in sandbox.written[CREDENTIALS_FILE][0]
     (asked,) = sts.asked
     prefix = f"sandboxes/{sandbox.sandbox_id}/"
     expected = session_policy("b-dev", prefix, read_only=True, read_prefixes=["inputs/"],
