@@ -16,6 +16,9 @@ from pathlib import Path
 from s3mount.client import CLIENT
 from s3mount.settings import MountSettings
 
+# Where the mount operations' locks are, under the run dir.
+LOCKS_DIR = "locks"
+
 
 class MountError(Exception):
     """The mount could not be made or checked; the message says why, for the status file."""
@@ -102,15 +105,27 @@ def status_file(s: MountSettings) -> StatusFile:
 
 
 def prepare_run_dir(s: MountSettings) -> None:
-    """Root's own directory: others may read the status, nobody else may write there."""
+    """Root's own directory: others may read the status, nobody else may write there; its locks
+    in a directory only root may enter."""
     s.run_dir.mkdir(parents=True, exist_ok=True)
     s.run_dir.chmod(0o755)  # the status is for everyone to read
+    locks = s.run_dir / LOCKS_DIR
+    locks.mkdir(mode=0o700, exist_ok=True)
+    locks.chmod(0o700)
 
 
 @contextlib.contextmanager
 def exclusive(status: StatusFile) -> Iterator[None]:
     """One mount operation per mount dir at a time (a unit, a by-hand run and a supervisor
-    noticing its client's end may race; each reads, decides and writes under this lock)."""
-    with status.path.with_suffix(".lock").open("a", encoding="utf-8") as lock:
+    noticing its client's end may race; each reads, decides and writes under this lock). The
+    lock is root's alone (0600 in a 0700 directory): a lock another user could open, even read
+    only, that user could hold and stall every mount operation with (issue 21)."""
+    locks = status.path.parent / LOCKS_DIR
+    locks.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(
+        locks / f"{status.path.stem}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600
+    )
+    with os.fdopen(fd, "r+b") as lock:
+        os.fchmod(fd, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield

@@ -34,13 +34,16 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # bucket's contract"); util-linux brings setpriv, which starts the servers as the sandbox user.
 # Versions come from the base image's Debian release: exact apt pins would break on every
 # security update of that release.
+# Root mounts the bucket itself and needs no setuid fusermount or user_allow_other: without them
+# no other user can mount a FUSE file system of its own, over the bucket or anywhere (issue 21).
 # hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         ca-certificates fuse3 passwd s3fs util-linux \
     && rm -rf /var/lib/apt/lists/* \
-    && { grep -qx 'user_allow_other' /etc/fuse.conf 2>/dev/null \
-        || echo 'user_allow_other' >> /etc/fuse.conf; }
+    && sed -i '/^[[:space:]]*user_allow_other/d' /etc/fuse.conf \
+    && find / -xdev \( -name 'fusermount' -o -name 'fusermount3' \) -type f -perm -4000 \
+        -exec chmod u-s {} +
 
 # Python packages for the sandbox's agent code, pinned in requirements.txt.
 COPY docker/e2b-sandbox/requirements.txt /tmp/e2b-sandbox-requirements.txt

@@ -99,19 +99,26 @@ detach() {
   return "$status"
 }
 
-# Every way from the user back to root that E2B's image setup leaves: its sudoers rule, the sudo
-# group, and the empty root password (su). setuid programs are closed by no_new_privs below.
+# Every way from the user back to root that E2B's image setup leaves: its sudo rules, the sudo
+# group, and the empty root password (su). sudo's policy is replaced whole, never edited: a rule
+# can name the user in many forms (%group, #uid, an alias, ALL), and a parser of rule text misses
+# some. Root keeps its rule; nobody else has one. setuid programs are closed by no_new_privs below.
+readonly ROOT_ONLY_SUDOERS='Defaults env_reset
+Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+root ALL=(ALL:ALL) ALL'
+
 confine() {
-  local name="$1" rules
-  for rules in /etc/sudoers /etc/sudoers.d/*; do
-    [ -f "$rules" ] || continue
-    sed -i -E "/^[[:space:]]*${name}[[:space:]]/d" "$rules" || log "could not edit $rules"
-  done
-  if id -nG "$name" 2>/dev/null | grep -qwE 'sudo|wheel|admin'; then
-    for group in sudo wheel admin; do
-      gpasswd -d "$name" "$group" >/dev/null 2>&1
-    done
+  local name="$1" group
+  if [ -e /etc/sudoers ] || [ -d /etc/sudoers.d ]; then
+    if ! { (umask 0337 && printf '%s\n' "$ROOT_ONLY_SUDOERS" >/etc/sudoers.new) &&
+      mv -f /etc/sudoers.new /etc/sudoers; }; then
+      log "could not replace /etc/sudoers"
+    fi
+    find /etc/sudoers.d -mindepth 1 -delete 2>/dev/null || :
   fi
+  for group in sudo wheel admin; do
+    gpasswd -d "$name" "$group" >/dev/null 2>&1 || :
+  done
   passwd -l root >/dev/null 2>&1 || log "could not lock root's password"
   passwd -l "$name" >/dev/null 2>&1 || log "could not lock $name's password"
 }

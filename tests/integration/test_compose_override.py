@@ -139,6 +139,9 @@ def test_the_backend_gets_the_bucket_settings_and_the_key_from_the_env_file(
         "S3_ENDPOINT_URL": "",
         "E2B_TEMPLATE_NAME": "e2b-sandbox-dev",
         "E2B_TEMPLATE_ID": "tpl0123456789ab",
+        "S3_SANDBOX_STORAGE": "shared",
+        "S3_SANDBOX_PREFIX_ROOT": "sandboxes/",
+        "S3_KMS_KEY_ARN": "",
         "LOG_LEVEL": "",
         "FEATURE_FLAGS": "",
     }
