@@ -122,9 +122,7 @@ def exclusive(status: StatusFile) -> Iterator[None]:
     only, that user could hold and stall every mount operation with (issue 21)."""
     locks = status.path.parent / LOCKS_DIR
     locks.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(
-        locks / f"{status.path.stem}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600
-    )
+    fd = os.open(locks / f"{status.path.stem}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "r+b") as lock:
         os.fchmod(fd, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
