@@ -18,6 +18,7 @@ from s3mount import settings as known
 from s3mount.keyfile import write_key_file
 from s3mount.mounting import mount_reporting, stop_on_request, wait_for_attach
 from s3mount.mountpoint import mount_entry, probe
+from s3mount.publish import publish_command, serve_from_stdin
 from s3mount.settings import (
     MountSettings,
     MountSettingsError,
@@ -26,7 +27,7 @@ from s3mount.settings import (
     load_mount_settings,
 )
 from s3mount.status import MountError, StatusFile, exclusive, log, prepare_run_dir, status_file
-from s3mount.supervise import start_watcher, supervise
+from s3mount.supervise import start_publisher, start_watcher, supervise
 
 # What each command is for, and what it needs to know.
 COMMANDS: dict[str, tuple[str, Needs | None]] = {
@@ -82,7 +83,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         epilog="`s3mount COMMAND --help` lists the settings a command reads.",
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}"
+        dest="command", required=True, metavar="{" + ",".join([*COMMANDS, "publish"]) + "}"
     )
     for name, (summary, needs) in COMMANDS.items():
         command = commands.add_parser(
@@ -106,9 +107,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                 "--print-status", action="store_true",
                 help="print the status file when done, mounted or not (one JSON line)",
             )  # fmt: skip
-    # The detached supervisor `mount` starts for itself; not for people.
+    publish = commands.add_parser(
+        "publish",
+        help="copy a local tree into the mounted bucket, many files at once, and report each",
+        description=(
+            "Copy the tree at SOURCE (on local disk) to DESTINATION (a directory in the mount): "
+            "returns once every file is in the bucket, with a line per file that failed. Needs "
+            "no credential: the mount's publisher (root) reads the files the caller opened."
+        ),
+    )
+    publish.add_argument("source", type=Path, metavar="SOURCE")
+    publish.add_argument("destination", type=Path, metavar="DESTINATION")
+    # What `mount` starts for itself, detached; not for people.
     watch = commands.add_parser("watch")
     watch.add_argument("--status", required=True, type=Path, metavar="FILE")
+    publisher = commands.add_parser("publish-server")
+    publisher.add_argument("--status", required=True, type=Path, metavar="FILE")
     return parser.parse_args(argv)
 
 
@@ -142,6 +156,7 @@ def run_command(command: str, s: MountSettings, print_status: bool = False) -> i
             return EXIT_FAILED
         if command == "mount" and client is not None:
             start_watcher(status)
+            start_publisher(s, status, client.pid)
         if print_status:
             print(json.dumps(status.read()))
     return supervise(status, client) if command == "run" else 0
@@ -182,6 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _key_file(args.output)
     if args.command == "watch":
         return _watch(args.status)
+    if args.command == "publish-server":
+        return serve_from_stdin(args.status)
+    if args.command == "publish":
+        run_dir = Path(
+            os.environ.get("S3_MOUNT_RUN_DIR") or known.OWN_SETTINGS["S3_MOUNT_RUN_DIR"][0]
+        )
+        return publish_command(args.source, args.destination, run_dir)
     needs = COMMANDS[args.command][1] or Needs.EVERYTHING
     try:
         settings = load_mount_settings(gather(args.env_file, os.environ), needs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -22,7 +23,7 @@ from s3mount.client import (
     s3fs_version,
 )
 from s3mount.mountpoint import mount_entry, prepare_mount_point, probe, unmount
-from s3mount.processes import client_pid, stop_process
+from s3mount.processes import alive, client_pid, command_line, stop_process
 from s3mount.s3api import Credentials, S3Error, ensure_directory_marker
 from s3mount.settings import MountSettings
 from s3mount.status import MountError, StatusFile, log
@@ -112,12 +113,22 @@ def healthy(s: MountSettings, status: StatusFile, seconds: float) -> bool:
     )
 
 
+def stop_publisher(status: StatusFile) -> None:
+    """The mount's publisher goes with its mount (it would publish with retired credentials)."""
+    pid = status.read().get("publisher")
+    if isinstance(pid, int) and alive(pid) and b"publish-server" in command_line(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    status.update(publisher=None)
+
+
 def hand_over(status: StatusFile, mount_dir: str) -> bool:
     """Retires a working mount for one with new credentials (s3fs reads them only when it
     starts): a lazy unmount, so new opens no longer reach the old client while files already
     open on it stay open; the old client uploads each of them at its close, with the old
     credentials, and exits once the last is closed. True once nothing is mounted there."""
     status.update(watcher=None)
+    stop_publisher(status)
     lazily = ["fusermount", "-u", "-z", mount_dir]
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         subprocess.run(lazily, capture_output=True, timeout=10, check=False)
@@ -206,6 +217,7 @@ def take_down(status: StatusFile, mount_dir: str) -> bool:
     """Unmounts and stops the client; True once nothing is mounted there. Its supervisor is
     dismissed first, so it does not report the end it did not cause."""
     status.update(watcher=None)
+    stop_publisher(status)
     pid = client_pid(status.read(), mount_dir)
     unmounted = unmount(mount_dir)
     if pid is not None:

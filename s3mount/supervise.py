@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ from s3mount.client import CLIENT, error_lines, explain
 from s3mount.mounting import stop_on_request
 from s3mount.mountpoint import unmount
 from s3mount.processes import alive, client_pid
+from s3mount.publish import socket_path
+from s3mount.settings import MountSettings
 from s3mount.status import StatusFile, exclusive, log
 
 
@@ -126,3 +129,37 @@ def start_watcher(status: StatusFile) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def start_publisher(s: MountSettings, status: StatusFile, client_pid: int) -> None:
+    """The mount's publisher (s3mount/publish.py), detached; the mount's credentials reach it on
+    its stdin, never in its argv or environment. Its pid goes into the status (the caller holds
+    the mount's lock), and the mount is reported once the publisher listens."""
+    publisher = subprocess.Popen(
+        [*program_command(), "publish-server", "--status", str(status.path)],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    given = {
+        "bucket": s.bucket,
+        "prefix": s.key_prefix,
+        "region": s.region,
+        "endpoint": s.endpoint,
+        "accessKeyId": s.access_key_id,
+        "secret": s.secret_access_key,
+        "token": s.session_token,
+        "clientPid": client_pid,
+    }
+    if publisher.stdin is not None:
+        with publisher.stdin:
+            publisher.stdin.write(json.dumps(given).encode())
+    status.update(publisher=publisher.pid)
+    listening = socket_path(status.path)
+    for _ in range(100):
+        if listening.exists() or publisher.poll() is not None:
+            return
+        time.sleep(0.02)
+    log(f"the publisher of {s.mount_dir} is not listening yet")

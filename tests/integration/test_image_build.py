@@ -248,6 +248,18 @@ def test_the_servers_run_as_the_sandbox_user_who_cannot_reach_the_key(
     s3 = moto_server.client("s3")
     assert s3.get_object(Bucket=image.bucket, Key="agent.txt")["Body"].read() == b"agent-output\n"
 
+    # So does publishing a tree built on local disk, with no credential in the agent's hands.
+    published = in_container(
+        container,
+        "mkdir -p /tmp/out/a && echo one > /tmp/out/a/1.txt && echo two > /tmp/out/2.txt && "
+        f"python3 /usr/lib/e2b-sandbox/s3mount.pyz publish /tmp/out {MOUNT_DIR}/results",
+        "1000",
+    )
+    assert "published 2 of 2 files" in published and image.secret not in published
+    assert s3.get_object(Bucket=image.bucket, Key="results/a/1.txt")["Body"].read() == b"one\n"
+    again = podman("exec", "--user", "1000", container, "sh", "-c", KEY_HUNT, check=False)
+    assert image.secret not in again.stdout + again.stderr
+
 
 def test_with_code_user_root_the_servers_run_as_root(image: BuiltImage) -> None:
     tag = f"{IMAGE_TAG}:root-code"

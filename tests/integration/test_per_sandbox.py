@@ -251,3 +251,31 @@ def test_detach_unmounts_removes_the_session_and_the_mount_point_refuses_writes(
                   check=False).returncode != 0  # fmt: skip
     refused = as_agent(world.b, f"echo lost > {MOUNT_DIR}/after-detach.txt")
     assert refused.returncode != 0 and REFUSED.search(refused.stderr), refused.stderr
+
+
+def test_the_agent_publishes_a_tree_into_its_own_prefix_without_a_credential(
+    world: World, moto_server: MotoServer
+) -> None:
+    attached = world.attach(world.a)
+    built = as_agent(
+        world.a,
+        "mkdir -p /tmp/outputs/run && for n in $(seq 1 50); do echo $n > /tmp/outputs/run/$n.txt;"
+        " done && python3 /usr/lib/e2b-sandbox/s3mount.pyz publish /tmp/outputs "
+        f"{MOUNT_DIR}/published",
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "published 50 of 50 files" in built.stdout
+    listed = moto_server.client("s3").list_objects_v2(
+        Bucket=world.bucket, Prefix=f"{attached.prefix}published/"
+    )["Contents"]
+    assert len(listed) == 50
+    # The publisher holds the session in memory; nothing of it reached the agent.
+    session = in_container(world.a.container, f"cat {CREDENTIALS_FILE}")
+    secret = next(
+        line.split("=", 1)[1].strip('"')
+        for line in session.splitlines()
+        if line.startswith("AWS_SECRET_ACCESS_KEY=")
+    )
+    assert secret not in built.stdout + built.stderr
+    hunt = as_agent(world.a, "cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null; true")
+    assert secret not in hunt.stdout
