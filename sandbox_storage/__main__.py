@@ -18,8 +18,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from program.policies import SessionPolicyError, session_policy
 from sandbox_storage.attach import AttachError, StorageConfig, attach, detach
-from sandbox_storage.session_policy import SessionPolicyError, session_policy
 
 
 def connect_with_e2b(sandbox_id: str) -> Any:

@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from program.policies import packed, session_policy
 from s3mount import contract
-from sandbox_storage.session_policy import packed, session_policy
 
 # In the sandbox: only root may enter the directory, only root may read the file.
 CREDENTIALS_DIR = "/run/e2b-sandbox-attach"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bucket_mounts import THIS_MACHINE, Host
+from harness.bucket_mounts import THIS_MACHINE, Host, ProgramMount
 from harness.debian_root import S3FS_DEBIAN_13, chroot
 from harness.moto_server import MotoServer, start_moto
 from tests.support.mock_fixtures import pulumi_mocks, session_mocks
@@ -59,3 +59,12 @@ def bucket(moto_server: MotoServer) -> str:
     name = f"bucket-{uuid.uuid4().hex[:12]}"
     moto_server.client("s3").create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def made() -> Iterator[list[ProgramMount]]:
+    """The mounts a test makes; each is taken down afterwards, whatever state it was left in."""
+    mounts: list[ProgramMount] = []
+    yield mounts
+    for mount in mounts:
+        mount.close()

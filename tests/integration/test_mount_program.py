@@ -44,14 +44,6 @@ def secret_key() -> str:
     return f"SeCrEt{secrets.token_hex(12)}"
 
 
-@pytest.fixture
-def made() -> Iterator[list[ProgramMount]]:
-    mounts: list[ProgramMount] = []
-    yield mounts
-    for mount in mounts:
-        mount.close()
-
-
 def new_mount(
     made: list[ProgramMount],
     host: Host,

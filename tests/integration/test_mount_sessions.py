@@ -12,7 +12,6 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,18 +19,10 @@ import pytest
 from harness.bucket_mounts import Host, ProgramMount, program_mount, wait_for
 from harness.moto_server import MotoServer
 from harness.wan_proxy import WanProxy
-from sandbox_storage.session_policy import packed, session_policy
+from program.policies import packed, session_policy
 
 pytestmark = pytest.mark.fuse
 PREFIX = "sandboxes/sbx-a/"
-
-
-@pytest.fixture
-def made() -> Iterator[list[ProgramMount]]:
-    mounts: list[ProgramMount] = []
-    yield mounts
-    for mount in mounts:
-        mount.close()
 
 
 def moto_session(server: MotoServer, bucket: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ it does enforce the literal Resource ARNs of an identity policy. So the session 
 here as the identity policy of a user, which is how its object-level limits get checked: the own
 prefix is readable and writable, a sibling's prefix and the bucket's other keys are not. Its
 `s3:prefix` listing condition has the form of AWS's example and is verified against AWS's
-documentation only (tests/unit/sandbox_storage/test_session_policy.py). The mount program's own
+documentation only (tests/unit/program/test_session_policy.py). The mount program's own
 signed requests (the prefix's marker) are checked here too: moto verifies SigV4 when it enforces.
 """
 
@@ -21,9 +21,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from harness.moto_server import MotoServer
-from program.policies import FEDERATION_ACTION, federated_users_arn, sandbox_access_policy
+from program.policies import (
+    FEDERATION_ACTION,
+    federated_users_arn,
+    sandbox_access_policy,
+    session_policy,
+)
 from s3mount.s3api import Credentials, S3Error, ensure_directory_marker
-from sandbox_storage.session_policy import session_policy
 
 OWN, SIBLING = "sandboxes/own/", "sandboxes/sibling/"
 

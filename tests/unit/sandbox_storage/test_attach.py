@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from program.policies import packed, session_policy
 from s3mount import contract
 from s3mount.contract import parse_env_file
 from sandbox_storage.attach import (
@@ -26,7 +27,6 @@ from sandbox_storage.attach import (
     federated_name,
     lifetime_seconds,
 )
-from sandbox_storage.session_policy import packed, session_policy
 
 CONFIG = StorageConfig(bucket="b-dev", region="us-east-1", storage="per-sandbox")
 EXPIRES = datetime.datetime(2026, 12, 2, 18, 0, tzinfo=datetime.UTC)

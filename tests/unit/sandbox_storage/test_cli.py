@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from program.policies import packed, session_policy
 from sandbox_storage.__main__ import main
-from sandbox_storage.session_policy import packed, session_policy
 from tests.unit.sandbox_storage.test_attach import FakeSandbox, FakeSts
 
 ENVIRON = {

@@ -1,6 +1,6 @@
 """The session policy of an attached sandbox: its own prefix only, the listing condition in the
 form of AWS's own example, within IAM's 2,048 characters, and clean to parliament
-(sandbox_storage/session_policy.py). What the policy allows against a real IAM evaluator is in
+(program/policies.py). What the policy allows against a real IAM evaluator is in
 tests/integration/test_sandbox_sessions.py."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
-from sandbox_storage.session_policy import (
+from program.policies import (
     SESSION_POLICY_MAX,
     SessionPolicyError,
     packed,
