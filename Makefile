@@ -61,19 +61,22 @@ down: check-tools ## Destroy the local stack, then stop the emulator
 	$(MAKE) emulator-stop
 
 .PHONY: deps
-deps: ## Install the test dependencies (apt packages and virtualenvs)
-	bash .ci/install-test-deps.sh
+deps: ## Install what the whole suite needs (apt packages as root, two virtualenvs)
+	bash .ci/install-test-deps.sh all
 
 .PHONY: test
 test: deps ## Run every test layer and linter (what CI runs)
 	$(PYTHON) -m pytest
 
+# The unit and repository layers install only their virtualenvs: no root, no apt package.
 .PHONY: test-unit
-test-unit: deps ## Unit tests only: the program and its components under mocks, pure functions
+test-unit: ## Unit tests only: the program and its components under mocks, pure functions
+	bash .ci/install-test-deps.sh unit
 	$(PYTHON) -m pytest tests/unit
 
 .PHONY: test-repo
-test-repo: deps ## Repository rules only: linters, workflows, README, Makefile, Dockerfile
+test-repo: ## Repository rules only: linters, workflows, README, Makefile, Dockerfile
+	bash .ci/install-test-deps.sh repo
 	$(PYTHON) -m pytest tests/repo
 
 .PHONY: test-integration
