@@ -11,6 +11,7 @@ never deployed by CI.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ PROGRAM_FILES = frozenset(
         ".dockerignore",
         "backend_host/files.py",
         "backend_host/render.py",
+        "backend_host/unit_environment.py",
     }
 )
 PROGRAM_DIRS = tuple(
@@ -56,8 +58,33 @@ def affected_stacks(paths: Iterable[str]) -> list[str]:
     return [stack for stack in DEPLOYED_STACKS if stack in affected]
 
 
-def main() -> int:
-    print(json.dumps(affected_stacks(sys.stdin)))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m ci_tools.affected_stacks",
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog=(__doc__ or "").split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args(argv)
+    # A terminal would wait for paths nobody types: say how to give them instead.
+    if sys.stdin is None or sys.stdin.isatty():
+        print(
+            "error: no changed paths on stdin: pipe them in, e.g. "
+            "`git diff --name-only --no-renames BASE HEAD | python3 -m ci_tools.affected_stacks`",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        paths = sys.stdin.read().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        print(
+            f"error: cannot read the changed paths from stdin: {reason}. "
+            "Pipe in `git diff --name-only`",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(affected_stacks(paths)))
     return 0
 
 

@@ -117,12 +117,23 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_tool(action: Callable[[], str]) -> int:
-    """Runs a tool's action: what it returns goes to stdout, an OutputsError to stderr as one
-    line naming the problem and the fix (exit 1)."""
+def run_tool(action: Callable[[], str | int]) -> int:
+    """Runs a tool's action: text it returns goes to stdout (exit 0), a number is the exit code.
+    An OutputsError, or an OS error nothing nearer caught, goes to stderr as one line naming
+    the problem and the fix (exit 1): never a traceback."""
     try:
-        sys.stdout.write(action())
+        result = action()
     except OutputsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(
+            f"error: {where}{error.strerror or error}. Check the path and its permissions",
+            file=sys.stderr,
+        )
+        return 1
+    if isinstance(result, int):
+        return result
+    sys.stdout.write(result)
     return 0
