@@ -45,9 +45,10 @@ host_tools() {
 # The recipe, recorded in the root: a root made from another recipe is made again.
 recipe() { printf '%s %s %s %s\n' "$SUITE" "$MIRROR" "$PACKAGES" "${SSL_CERT_FILE:+custom-ca}"; }
 
+# The directory itself (bound onto itself) and everything mounted inside, deepest first.
 mounts_below() {
   local directory="$1"
-  awk -v prefix="$directory/" 'index($5, prefix) == 1 { print $5 }' /proc/self/mountinfo | sort -r
+  awk -v dir="$directory" '$5 == dir || index($5, dir "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
 }
 
 unmount_all() {
@@ -81,9 +82,13 @@ make_root() {
   mv "$partial" "$CI_ROOT_DIR"
 }
 
-# Bind mounts are made slaves: unmounting them here never reaches the host's own.
+# The root is a mount point of its own (podman makes "/" private, which only a mount point can
+# be), private so that what the suite mounts inside stays there. Bind mounts of the host's are
+# slaves: unmounting them here never reaches the host's own.
 mount_root() {
   mkdir -p "$CI_ROOT_DIR$REPO_ROOT"
+  mount --bind "$CI_ROOT_DIR" "$CI_ROOT_DIR"
+  mount --make-private "$CI_ROOT_DIR"
   mount --rbind /dev "$CI_ROOT_DIR/dev"
   mount --make-rslave "$CI_ROOT_DIR/dev"
   mount -t proc proc "$CI_ROOT_DIR/proc"
