@@ -37,6 +37,7 @@ def test_mypy_strict_is_clean(repo_root: Path) -> None:
         "s3mount",
         "backend_host",
         "ci_tools",
+        "local_stack",
         "harness",
         "tests",
         "benchmarks",

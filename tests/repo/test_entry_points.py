@@ -1,8 +1,9 @@
-"""Every command-line entry point of ci_tools/ and backend_host/, run as a user runs it: with a
-python3 that has the standard library only (`python3 -m venv --without-pip`, the backend host's
-and a CI runner's bare python3), fed the failures a user meets (a missing or unreadable input, a
-directory where a file belongs, a path it cannot make, an unknown flag). Each failure is one line
-on stderr naming the problem and the fix, with a non-zero exit: never a traceback.
+"""Every command-line entry point of ci_tools/, backend_host/ and local_stack/, run as a user
+runs it: with a python3 that has the standard library only (`python3 -m venv --without-pip`, the
+backend host's and a CI runner's bare python3), fed the failures a user meets (a missing or
+unreadable input, a directory where a file belongs, a path it cannot make, an unknown flag). Each
+failure is one line on stderr naming the problem and the fix, with a non-zero exit: never a
+traceback.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from tests.support.sample_outputs import STACK_OUTPUTS
 
 # Another change rewrites the preview guard; its command line is checked by its own tests.
 NOT_HERE = {"ci_tools.preview_guard"}
+# Fed its failures through make, as users run it: tests/repo/test_make_up.py.
+THROUGH_MAKE = {"local_stack.preflight"}
 
 
 def entry_points() -> list[str]:
-    """The modules of ci_tools/ and backend_host/ that run as commands."""
+    """The modules of ci_tools/, backend_host/ and local_stack/ that run as commands."""
     found = []
-    for folder in ("ci_tools", "backend_host"):
+    for folder in ("ci_tools", "backend_host", "local_stack"):
         for path in sorted((REPO_ROOT / folder).glob("*.py")):
             if 'if __name__ == "__main__":' in path.read_text():
                 found.append(f"{folder}.{path.stem}")
@@ -118,7 +121,7 @@ FAILURES: list[tuple[str, tuple[str, ...], str]] = [
 
 
 def test_every_entry_point_is_fed_the_failures() -> None:
-    fed = {module for module, _, _ in FAILURES} | {"ci_tools.affected_stacks"}
+    fed = {module for module, _, _ in FAILURES} | {"ci_tools.affected_stacks"} | THROUGH_MAKE
     assert set(entry_points()) == fed | NOT_HERE == set(GOOD_ARGUMENTS) | NOT_HERE
 
 
@@ -139,6 +142,7 @@ GOOD_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "ci_tools.affected_stacks": (),
     "ci_tools.pr_comment": ("--stack", "dev", "--preview", "preview.txt"),
     "ci_tools.stack_outputs": (*OUTPUTS, "--format", "mask"),
+    "local_stack.preflight": ("--command", "make up"),
 }
 
 
