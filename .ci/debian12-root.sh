@@ -6,10 +6,11 @@
 #
 # The root is made once with debootstrap, its Release file checked against Debian's archive
 # keyring (debian-archive-keyring, which Ubuntu ships too; debootstrap would otherwise go on
-# without a check), and kept in $CI_ROOT_DIR for the next run. Inside it sees the host's
-# devices, cgroups, network and FUSE, its own /run and /tmp, and no securityfs: the host's
-# AppArmor policies are the runner's, not the suite's (the machines the suite describes have
-# none). Everything mounted for it is taken down when the command ends.
+# without a check), and kept in $CI_ROOT_DIR for the next run. The command runs in a mount
+# namespace of its own whose root is that file system (pivot_root, as a container's): it sees the
+# host's devices, cgroups, network and FUSE, its own /run and /tmp, and no securityfs (the
+# host's AppArmor policies are the runner's, not the suite's: the machines the suite describes
+# have none). Nothing it mounts reaches the host, and it all goes when the command ends.
 set -euo pipefail
 
 readonly SUITE=bookworm
@@ -45,26 +46,11 @@ host_tools() {
 # The recipe, recorded in the root: a root made from another recipe is made again.
 recipe() { printf '%s %s %s %s\n' "$SUITE" "$MIRROR" "$PACKAGES" "${SSL_CERT_FILE:+custom-ca}"; }
 
-# The directory itself (bound onto itself) and everything mounted inside, deepest first.
-mounts_below() {
-  local directory="$1"
-  awk -v dir="$directory" '$5 == dir || index($5, dir "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
-
-unmount_all() {
-  local point
-  while read -r point; do
-    umount --lazy "$point" 2>/dev/null || true
-  done < <(mounts_below "$CI_ROOT_DIR")
-}
-
 make_root() {
   if [ "$(cat "$CI_ROOT_DIR/.ci-recipe" 2>/dev/null)" = "$(recipe)" ]; then
     return 0
   fi
   host_tools
-  unmount_all
-  [ -z "$(mounts_below "$CI_ROOT_DIR")" ] || fail "$CI_ROOT_DIR still has mounts inside; unmount them first"
   rm -rf --one-file-system "$CI_ROOT_DIR"
   mkdir -p "$(dirname "$CI_ROOT_DIR")"
   log "making a Debian 12 root in $CI_ROOT_DIR (debootstrap, about a minute)"
@@ -82,25 +68,11 @@ make_root() {
   mv "$partial" "$CI_ROOT_DIR"
 }
 
-# The root is a mount point of its own (podman makes "/" private, which only a mount point can
-# be), private so that what the suite mounts inside stays there. Bind mounts of the host's are
-# slaves: unmounting them here never reaches the host's own.
-mount_root() {
-  mkdir -p "$CI_ROOT_DIR$REPO_ROOT"
-  mount --bind "$CI_ROOT_DIR" "$CI_ROOT_DIR"
-  mount --make-private "$CI_ROOT_DIR"
-  mount --rbind /dev "$CI_ROOT_DIR/dev"
-  mount --make-rslave "$CI_ROOT_DIR/dev"
-  mount -t proc proc "$CI_ROOT_DIR/proc"
-  mount -t sysfs sysfs "$CI_ROOT_DIR/sys"
-  mount --rbind /sys/fs/cgroup "$CI_ROOT_DIR/sys/fs/cgroup"
-  mount --make-rslave "$CI_ROOT_DIR/sys/fs/cgroup"
-  mount -t tmpfs -o mode=0755 tmpfs "$CI_ROOT_DIR/run"
-  mount --bind "$REPO_ROOT" "$CI_ROOT_DIR$REPO_ROOT"
-  cat /etc/resolv.conf >"$CI_ROOT_DIR/etc/resolv.conf"
-}
-
-run_inside() {
+# Inside `unshare --mount --propagation private`: the root becomes the namespace's root, as a
+# container's does. A plain chroot would leave the host's as the namespace's root, and runc's
+# exec, which enters a container through its namespace's root, would then look for the
+# container's files on the host (`podman exec` fails so).
+enter_root() {
   local -a environment=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
   local name
   for name in "${PASSED_ENV[@]}"; do
@@ -111,16 +83,31 @@ run_inside() {
       *) environment+=("$name=${!name}") ;;
     esac
   done
-  chroot "$CI_ROOT_DIR" /usr/bin/env -i --chdir="$REPO_ROOT" "${environment[@]}" "$@"
+  mount --bind "$CI_ROOT_DIR" "$CI_ROOT_DIR"
+  mount --rbind /dev "$CI_ROOT_DIR/dev"
+  mount -t proc proc "$CI_ROOT_DIR/proc"
+  mount -t sysfs sysfs "$CI_ROOT_DIR/sys"
+  mount --rbind /sys/fs/cgroup "$CI_ROOT_DIR/sys/fs/cgroup"
+  mount -t tmpfs -o mode=0755 tmpfs "$CI_ROOT_DIR/run"
+  mkdir -p "$CI_ROOT_DIR$REPO_ROOT" "$CI_ROOT_DIR/.host"
+  mount --bind "$REPO_ROOT" "$CI_ROOT_DIR$REPO_ROOT"
+  cat /etc/resolv.conf >"$CI_ROOT_DIR/etc/resolv.conf"
+  cd "$CI_ROOT_DIR"
+  pivot_root . .host
+  cd /
+  umount --lazy /.host
+  exec /usr/bin/env -i --chdir="$REPO_ROOT" "${environment[@]}" "$@"
 }
 
 main() {
+  if [ "${1:-}" = --enter ]; then
+    shift
+    enter_root "$@"
+  fi
   [ "$#" -gt 0 ] || fail "pass the command to run inside, e.g. make test"
   [ "$(id -u)" -eq 0 ] || fail "a root file system needs root: run it with sudo"
   make_root
-  trap unmount_all EXIT
-  mount_root
-  run_inside "$@"
+  exec unshare --mount --propagation private -- bash "${BASH_SOURCE[0]}" --enter "$@"
 }
 
 main "$@"
