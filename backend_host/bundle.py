@@ -39,6 +39,7 @@ from program.output_reader import (
     require,
     run_tool,
     stack_name,
+    tool_parser,
 )
 from program.shared import Channel, Consumer, received
 from s3mount import build, contract
@@ -122,10 +123,7 @@ def run(args: argparse.Namespace) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m backend_host.bundle",
-        description=__doc__.split("\n\n")[0] if __doc__ else "",
-    )
+    parser = tool_parser("backend_host.bundle", __doc__)
     add_source_arguments(parser)
     parser.add_argument(
         "--format",

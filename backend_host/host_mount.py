@@ -23,7 +23,13 @@ from pathlib import Path
 
 from backend_host.files import ENV_FILE_NAME, UNIT_FILE_NAME, default_path
 from backend_host.unit_environment import UnitError, unit_environment
-from program.output_reader import OutputsError, read_outputs, run_tool, stack_name
+from program.output_reader import (
+    OutputsError,
+    read_outputs,
+    run_tool,
+    stack_name,
+    tool_parser,
+)
 from program.shared import Channel, Consumer, received
 from s3mount.contract import MOUNT_DIR, ContractError
 
@@ -94,12 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m backend_host.host_mount",
-        description=(__doc__ or "").split("\n\n")[0],
-        epilog=(__doc__ or "").split("\n\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = tool_parser("backend_host.host_mount", __doc__)
     parser.add_argument("--stack", required=True, help="the Pulumi stack, e.g. dev")
     parser.add_argument(
         "--env-file",

@@ -11,13 +11,13 @@ never deployed by CI.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from program.environments import DEPLOYED_STACKS
+from program.output_reader import tool_parser
 
 # The Pulumi program: what `pulumi up` runs or builds, whatever the stack (the image's context is
 # the project, filtered by .dockerignore; the backend's files are rendered by the program).
@@ -59,12 +59,7 @@ def affected_stacks(paths: Iterable[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m ci_tools.affected_stacks",
-        description=(__doc__ or "").split("\n\n")[0],
-        epilog=(__doc__ or "").split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = tool_parser("ci_tools.affected_stacks", __doc__)
     parser.parse_args(argv)
     # A terminal would wait for paths nobody types: say how to give them instead.
     if sys.stdin is None or sys.stdin.isatty():

@@ -11,7 +11,6 @@ event (GITHUB_EVENT_PATH), as a GitHub Actions step provides them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -19,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from program.output_reader import tool_parser
 
 # GitHub refuses a comment body over 65,536 characters.
 BODY_MAX = 65_000
@@ -110,12 +111,7 @@ def pull_request_number(event_path: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m ci_tools.pr_comment",
-        description=(__doc__ or "").split("\n\n")[0],
-        epilog=(__doc__ or "").split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = tool_parser("ci_tools.pr_comment", __doc__)
     parser.add_argument("--stack", required=True, help="the Pulumi stack, e.g. dev")
     parser.add_argument(
         "--preview", required=True, type=Path, metavar="FILE", help="the checked preview file"

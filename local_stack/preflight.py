@@ -10,12 +10,12 @@ make recipes source. A problem is one line naming it, the fix and the command to
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
 
 from local_stack import engine, pulumi_cli
+from program.output_reader import tool_parser
 
 # The program's own floor (pyproject.toml); the virtualenv make builds uses this python3.
 PYTHON_MIN = (3, 11)
@@ -63,12 +63,7 @@ def container_engine(env_file: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m local_stack.preflight",
-        description=(__doc__ or "").split("\n\n")[0],
-        epilog=(__doc__ or "").split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = tool_parser("local_stack.preflight", __doc__)
     parser.add_argument("--command", default="make up", help="what the user ran, for messages")
     parser.add_argument("--engine", action="store_true", help="also find a container engine")
     parser.add_argument(

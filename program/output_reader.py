@@ -106,6 +106,18 @@ def require(outputs: Mapping[str, object], names: Iterable[str], stack: str) -> 
     return {name: str(outputs[name]) for name in names}
 
 
+def tool_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """A tool's parser, from its docstring: the first paragraph says what it does, the rest (its
+    usage examples and notes) follows the options in --help, as written."""
+    summary, _, rest = (doc or "").partition("\n\n")
+    return argparse.ArgumentParser(
+        prog=f"python3 -m {module}",
+        description=summary,
+        epilog=rest or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """--stack and --input, as every tool that reads a deployed stack's outputs takes them."""
     parser.add_argument("--stack", required=True, help="the Pulumi stack, e.g. dev")

@@ -49,8 +49,9 @@ while True:
     client.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nOK")
     client.close()
 """
-# What `make up` needs of the project, copied: the Makefile, the pins and local_stack/.
-PROJECT_FILES = ("Makefile", "requirements.txt", "requirements-dev.txt", "local_stack")
+# What `make up` needs of the project, copied: the Makefile, the pins, local_stack/ and program/
+# (its tools' parser).
+PROJECT_FILES = ("Makefile", "requirements.txt", "requirements-dev.txt", "local_stack", "program")
 # Tools a user's machine has; fakes are added per test.
 SYSTEM_TOOLS = (
     "bash", "sh", "make", "grep", "awk", "python3", "mkdir", "seq", "nohup", "cat", "kill",
