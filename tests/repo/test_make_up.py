@@ -52,10 +52,10 @@ while True:
 # What `make up` needs of the project, copied: the Makefile, the pins, local_stack/ and program/
 # (its tools' parser).
 PROJECT_FILES = ("Makefile", "requirements.txt", "requirements-dev.txt", "local_stack", "program")
-# Tools a user's machine has; fakes are added per test.
+# Tools a user's machine has (kill is bash's own); fakes are added per test.
 SYSTEM_TOOLS = (
-    "bash", "sh", "make", "grep", "awk", "python3", "mkdir", "seq", "nohup", "cat", "kill",
-    "sleep", "rm", "env", "uname",
+    "bash", "sh", "make", "grep", "awk", "python3", "mkdir", "seq", "nohup", "cat", "sleep", "rm",
+    "env", "uname",
 )  # fmt: skip
 
 
