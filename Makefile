@@ -21,14 +21,25 @@ $(VENV)/.runtime-installed: requirements.txt
 	$(PYTHON) -m pip install -q -r requirements.txt
 	@touch $@
 
+# The Pulumi CLI is the user's own, or the pinned one make installs into build/pulumi/bin (never
+# system-wide); the container engine is Docker, or podman's Docker-compatible socket, whose
+# DOCKER_HOST the recipes read from $(TOOLS_ENV). local_stack/ does both, with the machine's python3.
+export PATH := $(CURDIR)/build/pulumi/bin:$(PATH)
+TOOLS_ENV := build/local-stack.env
+# Messages name the command the user ran; up and preview build the image, down does not.
+CALLER ?= make check-tools
+up: CALLER := make up
+preview: CALLER := make preview
+down: CALLER := make down
+up preview: ENGINE := --engine
+
 .PHONY: check-tools
 check-tools:
-	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/install/, e.g. 'brew install pulumi/tap/pulumi' or 'curl -fsSL https://get.pulumi.com | sh'), then run 'make up' again." >&2; exit 1; }
-	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "error: no Docker engine answers. The local stack builds the sandbox image; install and start Docker (Docker Desktop, or 'sudo systemctl start docker'), then run 'make up' again." >&2; exit 1; }
+	@python3 -m local_stack.preflight --command "$(CALLER)" $(ENGINE) --env-file $(TOOLS_ENV)
 
 .PHONY: emulator-start
 emulator-start: $(VENV)/.runtime-installed ## Start moto (S3, IAM, Secrets Manager) on 127.0.0.1:5050
-	@$(PYTHON) -m pip install -q 'moto[server]==5.2.5'
+	@$(PYTHON) -m pip install -q "$$(grep '^moto' requirements-dev.txt)"
 	@mkdir -p $(MOTO_DIR)
 	@if [ -f $(MOTO_DIR)/pid ] && kill -0 "$$(cat $(MOTO_DIR)/pid)" 2>/dev/null; then \
 	  echo "moto already running on 127.0.0.1:$(MOTO_PORT)"; \
@@ -43,37 +54,41 @@ emulator-stop: ## Stop the local moto (its data is in memory and goes with it)
 	@if [ -f $(MOTO_DIR)/pid ]; then kill "$$(cat $(MOTO_DIR)/pid)" 2>/dev/null || true; rm -f $(MOTO_DIR)/pid; fi
 
 .PHONY: up
-up: check-tools $(VENV)/.runtime-installed emulator-start ## Run the local stack: venv, emulator, pulumi up, the backend's files
-	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi stack select --create local
-	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi up --stack local --yes
+up: check-tools $(VENV)/.runtime-installed emulator-start ## Run the local stack: the Pulumi CLI if missing, venv, emulator, pulumi up, the backend's files
+	. ./$(TOOLS_ENV) && PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi stack select --create local
+	. ./$(TOOLS_ENV) && PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi up --stack local --yes
 	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) $(PYTHON) -m backend_host.bundle --stack local
 	@echo "The backend's files are in build/local/. Mount the bucket on this machine with:"
-	@echo "  sudo PULUMI_BACKEND_URL=$(LOCAL_BACKEND) PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) python3 -m backend_host.host_mount --stack local"
+	@echo "  sudo python3 -m backend_host.host_mount --stack local"
 
 .PHONY: preview
 preview: check-tools $(VENV)/.runtime-installed emulator-start ## Preview the local stack with a diff
-	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi stack select --create local
-	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi preview --stack local --diff
+	. ./$(TOOLS_ENV) && PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi stack select --create local
+	. ./$(TOOLS_ENV) && PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi preview --stack local --diff
 
 .PHONY: down
-down: check-tools ## Destroy the local stack, then stop the emulator
+down: check-tools ## Destroy the local stack, then stop the emulator (and podman's socket, if make started it)
 	PULUMI_BACKEND_URL=$(LOCAL_BACKEND) pulumi destroy --stack local --yes
 	$(MAKE) emulator-stop
+	python3 -m local_stack.preflight --stop-engine
 
 .PHONY: deps
-deps: ## Install the test dependencies (apt packages and virtualenvs)
-	bash .ci/install-test-deps.sh
+deps: ## Install what the whole suite needs (apt packages as root, two virtualenvs)
+	bash .ci/install-test-deps.sh all
 
 .PHONY: test
 test: deps ## Run every test layer and linter (what CI runs)
 	$(PYTHON) -m pytest
 
+# The unit and repository layers install only their virtualenvs: no root, no apt package.
 .PHONY: test-unit
-test-unit: deps ## Unit tests only: the program and its components under mocks, pure functions
+test-unit: ## Unit tests only: the program and its components under mocks, pure functions
+	bash .ci/install-test-deps.sh unit
 	$(PYTHON) -m pytest tests/unit
 
 .PHONY: test-repo
-test-repo: deps ## Repository rules only: linters, workflows, README, Makefile, Dockerfile
+test-repo: ## Repository rules only: linters, workflows, README, Makefile, Dockerfile
+	bash .ci/install-test-deps.sh repo
 	$(PYTHON) -m pytest tests/repo
 
 .PHONY: test-integration

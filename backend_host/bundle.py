@@ -16,6 +16,7 @@ sees half of one. Standard library only.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from backend_host.files import (
     SECRET_ID_FILE_NAME,
     UNIT_FILE_NAME,
     default_path,
+    make_parents,
     write_file,
 )
 from program.output_reader import (
@@ -37,6 +39,7 @@ from program.output_reader import (
     require,
     run_tool,
     stack_name,
+    tool_parser,
 )
 from program.shared import Channel, Consumer, received
 from s3mount import build, contract
@@ -84,19 +87,26 @@ def backend_files(
 
 
 def write_all(directory: Path, contents: list[tuple[str, str | bytes, int]]) -> list[Path]:
-    written = []
-    for name, content, mode in contents:
-        path = directory / name
+    """Writes every file into `directory`, made if missing. What would stop a write (a target
+    that is a directory, a directory that cannot be made or written) stops before the first."""
+    fix = "Pass --output with a directory you may write"
+    targets = [directory / name for name, _, _ in contents]
+    for path in targets:
         if path.is_dir():
             raise OutputsError(f"{path} is a directory: pass another --output")
+    try:
+        make_parents(targets[0], 0o700 if any(m & 0o077 == 0 for *_, m in contents) else 0o755)
+    except OSError as error:
+        raise OutputsError(f"cannot make {directory}: {error.strerror}. {fix}") from None
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        reason = "not a directory" if not directory.is_dir() else "not writable"
+        raise OutputsError(f"cannot write into {directory}: {reason}. {fix}")
+    for path, (_, content, mode) in zip(targets, contents, strict=True):
         try:
             write_file(path, content, mode)
         except OSError as error:
-            raise OutputsError(
-                f"cannot write {path}: {error.strerror}. Pass --output with a path you may write"
-            ) from None
-        written.append(path)
-    return written
+            raise OutputsError(f"cannot write {path}: {error.strerror}. {fix}") from None
+    return targets
 
 
 def run(args: argparse.Namespace) -> str:
@@ -113,10 +123,7 @@ def run(args: argparse.Namespace) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m backend_host.bundle",
-        description=__doc__.split("\n\n")[0] if __doc__ else "",
-    )
+    parser = tool_parser("backend_host.bundle", __doc__)
     add_source_arguments(parser)
     parser.add_argument(
         "--format",

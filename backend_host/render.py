@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import yaml
 
 from backend_host.files import CHECK_SERVICE, ENV_FILE_NAME, MOUNT_PROGRAM_NAME
+from backend_host.unit_environment import environment_line
 from s3mount import contract
 
 # The bind's source is the host's FUSE mount itself, so the container holds that mount whatever
@@ -123,21 +124,13 @@ def render_compose_override(
     return _header(stack, "the backend's compose override") + body
 
 
-def _unit_quoted(value: str) -> str:
-    """A value for a systemd Environment= line: quoted, `%` specifiers and escapes disarmed."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
-    return f'"{escaped}"'
-
-
 def render_host_mount_unit(
     *, stack: str, settings: Mapping[str, str], backend_dir: str, mount_dir: str
 ) -> str:
     """The systemd unit that keeps the bucket mounted on the backend's host: up before docker
     starts the backend, restarted when the client fails, unmounted cleanly on stop."""
     _checked({**settings, "backend dir": backend_dir})
-    environment = "".join(
-        f"Environment={_unit_quoted(f'{name}={value}')}\n" for name, value in settings.items()
-    )
+    environment = "".join(f"{environment_line(name, value)}\n" for name, value in settings.items())
     return (
         _header(stack, "the backend host's mount of the bucket") + "[Unit]\n"
         f"Description=S3 bucket of e2b-sandbox {stack} at {mount_dir}\n"

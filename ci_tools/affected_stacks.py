@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from program.environments import DEPLOYED_STACKS
+from program.output_reader import tool_parser
 
 # The Pulumi program: what `pulumi up` runs or builds, whatever the stack (the image's context is
 # the project, filtered by .dockerignore; the backend's files are rendered by the program).
@@ -28,6 +29,7 @@ PROGRAM_FILES = frozenset(
         ".dockerignore",
         "backend_host/files.py",
         "backend_host/render.py",
+        "backend_host/unit_environment.py",
     }
 )
 PROGRAM_DIRS = tuple(
@@ -58,8 +60,28 @@ def affected_stacks(paths: Iterable[str]) -> list[str]:
     return [stack for stack in DEPLOYED_STACKS if stack in affected]
 
 
-def main() -> int:
-    print(json.dumps(affected_stacks(sys.stdin)))
+def main(argv: list[str] | None = None) -> int:
+    parser = tool_parser("ci_tools.affected_stacks", __doc__)
+    parser.parse_args(argv)
+    # A terminal would wait for paths nobody types: say how to give them instead.
+    if sys.stdin is None or sys.stdin.isatty():
+        print(
+            "error: no changed paths on stdin: pipe them in, e.g. "
+            "`git diff --name-only --no-renames BASE HEAD | python3 -m ci_tools.affected_stacks`",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        paths = sys.stdin.read().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        print(
+            f"error: cannot read the changed paths from stdin: {reason}. "
+            "Pipe in `git diff --name-only`",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(affected_stacks(paths)))
     return 0
 
 

@@ -11,7 +11,6 @@ event (GITHUB_EVENT_PATH), as a GitHub Actions step provides them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -19,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from program.output_reader import tool_parser
 
 # GitHub refuses a comment body over 65,536 characters.
 BODY_MAX = 65_000
@@ -67,12 +68,26 @@ class GitHub:
                 f"GitHub answered {error.code} to {method} {path}: give the job "
                 "`pull-requests: write`"
             ) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", None) or error
+            raise CommentError(
+                f"cannot reach GitHub at {self.api}: {reason}. Check GITHUB_API_URL and the "
+                "runner's network"
+            ) from None
+        except ValueError:
+            raise CommentError(
+                f"GitHub's answer to {method} {path} is not JSON: check GITHUB_API_URL"
+            ) from None
 
     def upsert(self, number: int, stack: str, body: str) -> str:
         """Edits this stack's comment on the pull request, or creates it."""
         comments = self.call(
             "GET", f"/repos/{self.repository}/issues/{number}/comments?per_page=100"
         )
+        if not isinstance(comments, list):
+            raise CommentError(
+                f"GitHub's list of comments on #{number} is not a list: check GITHUB_API_URL"
+            )
         for comment in comments:
             if str(comment.get("body", "")).startswith(marker(stack)):
                 self.call(
@@ -96,12 +111,22 @@ def pull_request_number(event_path: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m ci_tools.pr_comment")
-    parser.add_argument("--stack", required=True)
-    parser.add_argument("--preview", required=True, type=Path, help="the checked preview file")
+    parser = tool_parser("ci_tools.pr_comment", __doc__)
+    parser.add_argument("--stack", required=True, help="the Pulumi stack, e.g. dev")
+    parser.add_argument(
+        "--preview", required=True, type=Path, metavar="FILE", help="the checked preview file"
+    )
     args = parser.parse_args(argv)
     try:
         preview = args.preview.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        print(
+            f"error: cannot read the preview {args.preview}: {error.strerror}. Pass the file "
+            "`pulumi preview --diff` wrote and `ci_tools.preview_guard` checked",
+            file=sys.stderr,
+        )
+        return 1
+    try:
         token = os.environ.get("GITHUB_TOKEN", "")
         repository = os.environ.get("GITHUB_REPOSITORY", "")
         if not token or not repository:
@@ -111,9 +136,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         number = pull_request_number(os.environ.get("GITHUB_EVENT_PATH"))
         print(github.upsert(number, args.stack, render(args.stack, preview)))
-    except OSError as error:
-        print(f"error: cannot read the preview {args.preview}: {error.strerror}", file=sys.stderr)
-        return 1
     except CommentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

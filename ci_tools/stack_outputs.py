@@ -32,6 +32,7 @@ from program.output_reader import (
     require,
     run_tool,
     stack_name,
+    tool_parser,
 )
 from program.outputs import OUTPUT_NAMES
 
@@ -98,10 +99,7 @@ def run(args: argparse.Namespace) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m ci_tools.stack_outputs",
-        description=__doc__.split("\n\n")[0] if __doc__ else "",
-    )
+    parser = tool_parser("ci_tools.stack_outputs", __doc__)
     add_source_arguments(parser)
     add_state_and_config_arguments(parser)
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")

@@ -134,6 +134,18 @@ def require(outputs: Mapping[str, object], names: Iterable[str], stack: str) -> 
     return {name: str(outputs[name]) for name in names}
 
 
+def tool_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """A tool's parser, from its docstring: the first paragraph says what it does, the rest (its
+    usage examples and notes) follows the options in --help, as written."""
+    summary, _, rest = (doc or "").partition("\n\n")
+    return argparse.ArgumentParser(
+        prog=f"python3 -m {module}",
+        description=summary,
+        epilog=rest or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """--stack and --input, as every tool that reads a deployed stack's outputs takes them."""
     parser.add_argument("--stack", required=True, help="the Pulumi stack, e.g. dev")
@@ -156,12 +168,23 @@ def add_state_and_config_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def run_tool(action: Callable[[], str]) -> int:
-    """Runs a tool's action: what it returns goes to stdout, an OutputsError to stderr as one
-    line naming the problem and the fix (exit 1)."""
+def run_tool(action: Callable[[], str | int]) -> int:
+    """Runs a tool's action: text it returns goes to stdout (exit 0), a number is the exit code.
+    An OutputsError, or an OS error nothing nearer caught, goes to stderr as one line naming
+    the problem and the fix (exit 1): never a traceback."""
     try:
-        sys.stdout.write(action())
+        result = action()
     except OutputsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(
+            f"error: {where}{error.strerror or error}. Check the path and its permissions",
+            file=sys.stderr,
+        )
+        return 1
+    if isinstance(result, int):
+        return result
+    sys.stdout.write(result)
     return 0

@@ -93,7 +93,9 @@ def _checkov_report(output: str) -> dict[str, Any]:
 
 def test_checkov_has_no_failed_checks_and_every_skip_has_a_reason() -> None:
     if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `bash .ci/install-test-deps.sh`")
+        pytest.fail(
+            f"{CHECKOV} is missing: run `make test-repo` (or `bash .ci/install-test-deps.sh repo`)"
+        )
     result = subprocess.run(
         [
             *(str(CHECKOV), "--framework", "dockerfile", "--skip-download"),

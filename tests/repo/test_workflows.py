@@ -1,8 +1,9 @@
 """The GitHub Actions workflows: linted by actionlint and checkov, and held to the CI design.
 
-The design (docs/ci.md): previews on pull requests for the affected stacks with the diff posted on
-the pull request; `up` on main dev -> staging -> prod, prod behind its protected environment; AWS
-through OIDC; least privilege per job; pinned actions; one update per stack at a time; secrets
+The design (docs/ci.md): the whole suite on every pull request and before every deployment;
+previews on pull requests for the affected stacks with the diff posted on the pull request; `up` on
+main dev -> staging -> prod, only after the suite passed, prod behind its protected environment;
+AWS through OIDC; least privilege per job; pinned actions; one update per stack at a time; secrets
 never printed.
 """
 
@@ -60,6 +61,7 @@ WORKFLOWS = {name: _load(name) for name in WORKFLOW_FILES}
 PREVIEW = WORKFLOWS["preview.yml"]
 DEPLOY = WORKFLOWS["deploy.yml"]
 PULUMI_UP = WORKFLOWS["pulumi-up.yml"]
+TEST = WORKFLOWS["test.yml"]
 
 
 def _jobs() -> Iterator[tuple[str, str, Job]]:
@@ -95,8 +97,36 @@ def _calls_pulumi_up(job: Job) -> bool:
     return str(job.get("uses", "")) == "./.github/workflows/pulumi-up.yml"
 
 
-def test_there_are_the_three_workflows() -> None:
-    assert WORKFLOW_FILES == ["deploy.yml", "preview.yml", "pulumi-up.yml"]
+def _ancestors(jobs: dict[str, Job], job_id: str) -> set[str]:
+    """Every job that must succeed before this one runs (its `needs`, and theirs)."""
+    needs = jobs[job_id].get("needs", [])
+    direct = {needs} if isinstance(needs, str) else set(needs)
+    return direct.union(*(_ancestors(jobs, need) for need in direct))
+
+
+def test_there_are_the_four_workflows() -> None:
+    assert WORKFLOW_FILES == ["deploy.yml", "preview.yml", "pulumi-up.yml", "test.yml"]
+
+
+class TestTheSuite:
+    def test_runs_on_every_pull_request_and_for_every_deployment(self) -> None:
+        # No branch filter: a pull request to any branch is tested.
+        assert TEST["on"] == {"pull_request": None, "workflow_call": None}
+        assert DEPLOY["jobs"]["test"]["uses"] == "./.github/workflows/test.yml"
+
+    def test_runs_exactly_the_readmes_test_command(self) -> None:
+        (job,) = TEST["jobs"].values()
+        commands = [c for s in _steps(job) for c in _run_commands(s)]
+        assert commands == [".ci/run"]
+        assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+    def test_runs_on_the_runner_image_the_ci_scripts_set_up(self) -> None:
+        # .ci/debian12-root.sh installs debootstrap and Debian's keyring with this image's apt.
+        assert TEST["jobs"]["test"]["runs-on"] == "ubuntu-24.04"
+
+    def test_a_newer_push_cancels_a_pull_requests_run_never_a_deployments(self) -> None:
+        group = TEST["jobs"]["test"]["concurrency"]["group"]
+        assert "github.event_name == 'pull_request' && github.ref || github.run_id" in group
 
 
 def test_the_policy_pack_the_workflows_run_is_there() -> None:
@@ -121,7 +151,9 @@ class TestLinters:
         assert result.returncode == 0, result.stdout + result.stderr
 
     def test_checkov_finds_nothing(self) -> None:
-        assert CHECKOV.is_file(), f"{CHECKOV} missing: run `bash .ci/install-test-deps.sh`"
+        assert CHECKOV.is_file(), (
+            f"{CHECKOV} missing: run `make test-repo` (or `bash .ci/install-test-deps.sh repo`)"
+        )
         result = subprocess.run(
             [
                 *(str(CHECKOV), "--framework", "github_actions", "--skip-download"),
@@ -277,6 +309,16 @@ class TestDeploy:
         assert jobs["prod"]["needs"] == ["affected", "staging"]
         for stack in ("staging", "prod"):
             assert "!failure()" in jobs[stack]["if"], "never after a failed earlier stack"
+
+    def test_a_red_suite_deploys_nothing(self) -> None:
+        jobs = DEPLOY["jobs"]
+        for stack in ("dev", "staging", "prod"):
+            assert "test" in _ancestors(jobs, stack), stack
+        # No job may run after a failed ancestor: no always(), and no bare status override.
+        for job_id, job in jobs.items():
+            condition = str(job.get("if", ""))
+            assert "always()" not in condition, job_id
+            assert "success() ||" not in condition and "failure() ||" not in condition, job_id
 
     def test_deploys_only_affected_stacks(self) -> None:
         for stack in ("dev", "staging", "prod"):

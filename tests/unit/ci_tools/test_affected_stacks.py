@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -67,3 +68,19 @@ def test_command_reads_git_diff_lines_and_prints_a_json_matrix(repo_root: Path) 
     )
     assert json.loads(result.stdout) == ["staging"]
     assert result.stdout.count("\n") == 1, "one line, ready for $GITHUB_OUTPUT"
+
+
+def _backend_host_imports(module: str, repo_root: Path) -> set[str]:
+    """The backend_host modules `module` imports, and theirs."""
+    tree = ast.parse((repo_root / "backend_host" / f"{module}.py").read_text())
+    modules = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    direct = {m.removeprefix("backend_host.") for m in modules if m.startswith("backend_host.")}
+    return direct.union(*(_backend_host_imports(name, repo_root) for name in direct))
+
+
+def test_what_the_program_imports_from_backend_host_affects_every_stack(repo_root: Path) -> None:
+    # The program renders the backend's files with backend_host.render (components/backend.py).
+    imported = {"render"} | _backend_host_imports("render", repo_root)
+    assert "unit_environment" in imported
+    for module in sorted(imported):
+        assert affected_stacks([f"backend_host/{module}.py"]) == ALL, module

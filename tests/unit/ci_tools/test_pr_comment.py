@@ -4,6 +4,7 @@ stack is created once and edited after (against a fake of GitHub's API)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,3 +107,20 @@ def test_outside_a_pull_request_it_says_so(
     assert main(["--stack", "dev", "--preview", str(tmp_path / "p.txt")]) == 1
     assert "no pull request" in capsys.readouterr().err
     assert github.comments == []
+
+
+def test_a_github_that_does_not_answer_is_one_line_naming_the_url(
+    github: FakeGitHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{port}")
+    (tmp_path / "p.txt").write_text("x")
+    assert main(["--stack", "dev", "--preview", str(tmp_path / "p.txt")]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: cannot reach GitHub at http://127.0.0.1:{port}: ")
+    assert "GITHUB_API_URL" in line
