@@ -30,6 +30,7 @@ def test_ruff_format_is_clean(repo_root: Path) -> None:
 
 
 def test_mypy_strict_is_clean(repo_root: Path) -> None:
+    # The policy pack's guard is checked through the tests that import it as policy.guard.
     targets = [
         "__main__.py",
         "components",
@@ -39,7 +40,6 @@ def test_mypy_strict_is_clean(repo_root: Path) -> None:
         "sandbox_storage",
         "ci_tools",
         "local_stack",
-        "policy/guard",
         "harness",
         "tests",
         "benchmarks",
