@@ -49,15 +49,20 @@ def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int
     """Stays with the client while it runs: each error it logs goes into the status file as
     `lastError` (close() failed with it), its end makes the status say why. SIGTERM unmounts
     cleanly (exit 0); the client dying is a failure a supervisor such as systemd restarts (1).
-    Another supervisor taking over (its pid in `watcher`) ends this one quietly."""
+    Another supervisor taking over (its pid in `watcher`) ends this one quietly. A detached
+    watcher (client None) is registered by the mount that started it, under the mount's lock; one
+    that finds itself no longer registered (an unmount came first) leaves at once."""
     stopping: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, _frame: stopping.append(number))
-    current = status.read()
+    me = os.getpid()
+    with exclusive(status):
+        current = status.read()
+        if client is None and current.get("watcher") != me:
+            return 0
+        status.update(watcher=me)
     mount_dir = str(current.get("mountDir", ""))
     pid = client.pid if client is not None else client_pid(current, mount_dir)
-    me = os.getpid()
-    status.update(watcher=me)
     notify_systemd(f"READY=1\nMAINPID={me}\nSTATUS=mounted at {mount_dir}")
     logged = current.get("logOffset")
     offset = logged if isinstance(logged, int) else len(status.log_text().encode())
@@ -120,8 +125,9 @@ def program_command() -> list[str]:
 
 
 def start_watcher(status: StatusFile) -> None:
-    """A detached supervisor for a mount that outlives this program (the sandbox's)."""
-    subprocess.Popen(
+    """A detached supervisor for a mount that outlives this program (the sandbox's), registered
+    in the status here: the caller holds the mount's lock, so no unmount can come between."""
+    watcher = subprocess.Popen(
         [*program_command(), "watch", "--status", str(status.path)],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
         stdin=subprocess.DEVNULL,
@@ -129,6 +135,7 @@ def start_watcher(status: StatusFile) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    status.update(watcher=watcher.pid)
 
 
 def start_publisher(s: MountSettings, status: StatusFile, client_pid: int) -> None:
