@@ -26,6 +26,7 @@ from backend_host.files import (
     ENV_FILE_NAME,
     MOUNT_PROGRAM_NAME,
     OVERRIDE_FILE_NAME,
+    SANDBOX_STORAGE_NAME,
     SECRET_ID_FILE_NAME,
     UNIT_FILE_NAME,
     default_path,
@@ -61,10 +62,10 @@ def render_dotenv(outputs: Mapping[str, object], stack: str) -> str:
     )
 
 
-def mount_program() -> bytes:
-    """The mount program as it ships: its zipapp, built from this checkout's package."""
-    with tempfile.TemporaryDirectory(prefix="s3mount-") as directory:
-        return build.build(Path(directory) / MOUNT_PROGRAM_NAME).read_bytes()
+def zipapp(name: str, packages: tuple[Path, ...] = (build.PACKAGE_DIR,)) -> bytes:
+    """A zipapp as it ships, built from this checkout's packages."""
+    with tempfile.TemporaryDirectory(prefix="bundle-") as directory:
+        return build.build(Path(directory) / name, packages).read_bytes()
 
 
 def backend_files(
@@ -77,7 +78,8 @@ def backend_files(
     contents: list[tuple[str, str | bytes, int]] = [
         (OVERRIDE_FILE_NAME, files["composeOverride"], 0o644),
         (UNIT_FILE_NAME, files["hostMountUnit"], 0o644),
-        (MOUNT_PROGRAM_NAME, mount_program(), 0o755),
+        (MOUNT_PROGRAM_NAME, zipapp(MOUNT_PROGRAM_NAME), 0o755),
+        (SANDBOX_STORAGE_NAME, zipapp(SANDBOX_STORAGE_NAME, build.SANDBOX_STORAGE), 0o644),
     ]
     if with_key:
         contents.append((ENV_FILE_NAME, render_dotenv(outputs, stack), 0o600))

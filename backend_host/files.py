@@ -13,6 +13,8 @@ OVERRIDE_FILE_NAME = "docker-compose.s3.yml"
 UNIT_FILE_NAME = "e2b-s3-mount.service"
 # The mount program as it ships: one executable zipapp (s3mount/build.py).
 MOUNT_PROGRAM_NAME = "s3mount.pyz"
+# What the backend's code imports to attach sandboxes (per-sandbox storage), as one zipapp too.
+SANDBOX_STORAGE_NAME = "sandbox_storage.pyz"
 # Without the key, the ARN of the secret that holds it, for the backend host to read with its role.
 SECRET_ID_FILE_NAME = "e2b-s3.secret-id"  # noqa: S105 (a file name, not a secret)
 # The service the backend waits for: it exits 0 only when the bucket is mounted at the mount dir.

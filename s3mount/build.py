@@ -17,7 +17,10 @@ import zipapp
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-SANDBOX_STORAGE_DIR = PACKAGE_DIR.parent / "sandbox_storage"
+# The backend's attach: its own package, the policies it asks STS for, and this one's contract.
+SANDBOX_STORAGE = tuple(
+    PACKAGE_DIR.parent / name for name in ("sandbox_storage", "program", "s3mount")
+)
 INTERPRETER = "/usr/bin/env python3"
 # Zip archives cannot date a file before 1980; a day later keeps every time zone inside it.
 _FIXED_MTIME = 315_619_200

@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -168,6 +170,7 @@ def test_backend_writes_the_files_a_backend_host_needs_with_their_modes() -> Non
         "build/dev/e2b-s3-mount.service",
         "build/dev/e2b-s3.env",
         "build/dev/s3mount.pyz",
+        "build/dev/sandbox_storage.pyz",
     ]
     assert Path("build/dev/docker-compose.s3.yml").read_text() == OUTPUTS["composeOverride"]
     assert Path("build/dev/e2b-s3-mount.service").read_text() == OUTPUTS["hostMountUnit"]
@@ -176,7 +179,24 @@ def test_backend_writes_the_files_a_backend_host_needs_with_their_modes() -> Non
     with zipfile.ZipFile("build/dev/s3mount.pyz") as archive:
         assert "s3mount/cli.py" in archive.namelist()
     modes = [_mode(path) for path in _files()]
-    assert modes == [0o644, 0o644, 0o600, 0o755]
+    assert modes == [0o644, 0o644, 0o600, 0o755, 0o644]
+
+
+def test_the_backends_code_imports_attach_from_the_bundle_with_a_bare_python() -> None:
+    """sandbox_storage.pyz carries attach, the policy it asks for and the contract it uses."""
+    assert _run() == 0
+    probe = (
+        "import sys; sys.path.insert(0, 'build/dev/sandbox_storage.pyz'); "
+        "from sandbox_storage.attach import attach, StorageConfig; "
+        "from program.policies import session_policy; "
+        "print(session_policy('b', 'sandboxes/x/')['Statement'][0]['Sid'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ListOnlyTheseFolders"
 
 
 def test_backend_without_the_key_leaves_the_env_file_out() -> None:
@@ -186,6 +206,7 @@ def test_backend_without_the_key_leaves_the_env_file_out() -> None:
         "e2b-s3-mount.service",
         "e2b-s3.secret-id",
         "s3mount.pyz",
+        "sandbox_storage.pyz",
     ]
     assert SECRET.encode() not in b"".join(Path(p).read_bytes() for p in _files())
     # What the backend host reads the key from, with its own role (README, "Run the backend").
