@@ -1,10 +1,11 @@
-"""What works through each FUSE client, measured here and held against the README's table.
+"""What works through each FUSE client, measured here and held against the design notes' table
+(docs/design.md, "The client: why s3fs alone"; the README sums up its s3fs columns).
 
 s3fs is the client the mount program uses, in Debian 12's version (this machine) and Debian 13's
 (the image's base; run in a chroot). The two rclone modes are measured to show why they are
 not: with the write cache, close() returns before the upload (the default until issue 8); without
-it, fsync() is a no-op and files can only be written front to back. Each cell of the README's table
-"What works through the mount" is one test: a "yes" must work and be in the bucket at once, a "no"
+it, fsync() is a no-op and files can only be written front to back. Each cell of the table is one
+test: a "yes" must work and be in the bucket at once, a "no"
 must fail, so the table cannot drift from the clients' behaviour.
 """
 
@@ -249,9 +250,9 @@ OPERATIONS: dict[str, Callable[[Target], None]] = {
 
 
 def readme_table() -> dict[str, dict[str, str]]:
-    """{operation: {client column: "yes" | "no"}} from the README's table."""
-    text = (REPO_ROOT / "README.md").read_text()
-    section = text.split("### What works through the mount", 1)[1].split("\n#", 1)[0]
+    """{operation: {client column: "yes" | "no"}} from the design notes' table."""
+    text = (REPO_ROOT / "docs" / "design.md").read_text()
+    section = text.split("## The client: why s3fs alone", 1)[1].split("\n#", 1)[0]
     rows = [
         [cell.strip() for cell in line.strip().strip("|").split("|")]
         for line in section.splitlines()
@@ -277,6 +278,6 @@ def test_the_readme_says_what_the_client_does(target: tuple[str, Target], operat
     try:
         OPERATIONS[operation](mounted)
     except (OSError, AssertionError) as failure:
-        assert claimed == "no", f"the README says {claimed!r}, but it failed: {failure!r}"
+        assert claimed == "no", f"the design notes say {claimed!r}, but it failed: {failure!r}"
     else:
-        assert claimed == "yes", "the README says no, but it worked"
+        assert claimed == "yes", "the design notes say no, but it worked"
