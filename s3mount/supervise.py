@@ -124,17 +124,23 @@ def program_command() -> list[str]:
     return [sys.executable, "-I", "-c", bootstrap, str(package_parent)]
 
 
-def start_watcher(status: StatusFile) -> None:
-    """A detached supervisor for a mount that outlives this program (the sandbox's), registered
-    in the status here: the caller holds the mount's lock, so no unmount can come between."""
-    watcher = subprocess.Popen(
-        [*program_command(), "watch", "--status", str(status.path)],
+def _detached(command: str, status: StatusFile, stdin: int) -> subprocess.Popen[bytes]:
+    """This program's COMMAND for the mount behind STATUS, in a session of its own so it
+    outlives its caller, with a bare environment: nothing of the caller's (its keys) leaks in."""
+    return subprocess.Popen(
+        [*program_command(), command, "--status", str(status.path)],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def start_watcher(status: StatusFile) -> None:
+    """A detached supervisor for a mount that outlives this program (the sandbox's), registered
+    in the status here: the caller holds the mount's lock, so no unmount can come between."""
+    watcher = _detached("watch", status, stdin=subprocess.DEVNULL)
     status.update(watcher=watcher.pid)
 
 
@@ -142,14 +148,7 @@ def start_publisher(s: MountSettings, status: StatusFile, client_pid: int) -> No
     """The mount's publisher (s3mount/publish.py), detached; the mount's credentials reach it on
     its stdin, never in its argv or environment. Its pid goes into the status (the caller holds
     the mount's lock), and the mount is reported once the publisher listens."""
-    publisher = subprocess.Popen(
-        [*program_command(), "publish-server", "--status", str(status.path)],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    publisher = _detached("publish-server", status, stdin=subprocess.PIPE)
     given = {
         "bucket": s.bucket,
         "prefix": s.key_prefix,
