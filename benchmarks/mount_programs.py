@@ -31,8 +31,8 @@ from benchmarks.program_inputs import LISTING_FILES, make_inputs
 from benchmarks.program_runs import EXTRACT, Run, as_sandbox_user, sandbox_owned, seed_local
 from benchmarks.programs import PROGRAMS, Program, Route, Seed, program_named
 from benchmarks.trial_client import parse_changes, trial_mount
-from benchmarks.wan_link import HOSTS, Link, counted, mount_host, mounted, s3_client, seconds
-from harness.bucket_mounts import Host, ProgramMount
+from benchmarks.wan_link import Link, counted, mounted, s3_client, seconds
+from harness.bucket_mounts import HOST_RECIPES, Host, ProgramMount, mount_host
 from harness.moto_server import MotoServer, start_moto
 from harness.paths import REPO_ROOT
 from harness.wan_proxy import WanProxy
@@ -158,6 +158,8 @@ def one_program(bench: Bench, program: Program) -> tuple[Run, Run, Run]:
     local, result, out = local_run(bench, program)
     if local.failure or local.seconds is None:
         raise SystemExit(f"{program.name} failed on local disk: {shown(local, bench.cap)}")
+    if program.route in (Route.UPLOAD, Route.UPLOAD_DOWNLOAD) and not local_files(result):
+        raise SystemExit(f"{program.name} left no file on local disk: the script is wrong")
     direct = direct_run(bench, program, result)
     through = mount_run(bench, program, manifest(result) | manifest(out, "out/"))
     return local, direct, through
@@ -206,7 +208,7 @@ def bench_setup(args: argparse.Namespace) -> Iterator[Bench]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mount_programs")
-    parser.add_argument("--host", choices=sorted(HOSTS), default="debian13")
+    parser.add_argument("--host", choices=sorted(HOST_RECIPES), default="debian13")
     parser.add_argument("--only", action="append", default=[], help="a program's name prefix")
     parser.add_argument("--cap", type=float, default=DEFAULT_CAP, help="seconds per run")
     parser.add_argument("--latency-ms", type=float, default=20)

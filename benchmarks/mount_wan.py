@@ -32,16 +32,14 @@ from functools import partial
 from pathlib import Path
 
 from benchmarks.wan_link import (
-    HOSTS,
     MIB,
     Link,
     counted,
-    mount_host,
     mounted,
     s3_client,
     seconds,
 )
-from harness.bucket_mounts import Host, wait_for
+from harness.bucket_mounts import HOST_RECIPES, Host, mount_host, wait_for
 from harness.moto_server import MotoServer, start_moto
 from harness.paths import REPO_ROOT
 from harness.wan_proxy import WanProxy
@@ -272,7 +270,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--mib-per-s", type=float, default=40)
     parser.add_argument(
-        "--host", choices=sorted(HOSTS), default="debian13",
+        "--host", choices=sorted(HOST_RECIPES), default="debian13",
         help="whose s3fs: this machine's (1.90), Debian 13's (1.95, the image's) or testing's",
     )  # fmt: skip
     parser.add_argument("--skip-loopback", action="store_true")

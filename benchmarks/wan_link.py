@@ -1,5 +1,5 @@
 """What the WAN benchmarks share: the link to moto (through the shaped proxy or straight), mounts
-made by the mount program on one of the s3fs hosts, and counting an action's S3 requests."""
+made by the mount program, and counting an action's S3 requests."""
 
 from __future__ import annotations
 
@@ -12,19 +12,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from harness.bucket_mounts import THIS_MACHINE, Host, ProgramMount, program_mount
-from harness.debian_root import S3FS_DEBIAN_13, S3FS_DEBIAN_TESTING, Recipe, chroot
+from harness.bucket_mounts import Host, ProgramMount, program_mount
 from harness.moto_server import MotoServer
 from harness.wan_proxy import WanProxy
 
 MIB = 1024 * 1024
-# Where each s3fs version runs: this machine (1.90), a Debian 13 chroot (1.95, the image's), a
-# Debian testing chroot (1.97 on 2026-12-01, the next release's).
-HOSTS: dict[str, Recipe | None] = {
-    THIS_MACHINE.name: None,
-    "debian13": S3FS_DEBIAN_13,
-    "debian-testing": S3FS_DEBIAN_TESTING,
-}
 # Quiet time around a counted action, so requests still in flight from before are not its own.
 SETTLE_SECONDS = 0.3
 
@@ -73,17 +65,6 @@ def mounted(
         yield mount.mount()
     finally:
         mount.close()
-
-
-@contextmanager
-def mount_host(name: str) -> Iterator[Host]:
-    """This machine (Debian 12's s3fs) or a chroot with another Debian's s3fs."""
-    recipe = HOSTS[name]
-    if recipe is None:
-        yield THIS_MACHINE
-        return
-    with chroot(recipe) as root:
-        yield Host(name, root)
 
 
 def seconds(action: Callable[[], object]) -> float:
