@@ -156,10 +156,11 @@ def difference(expected: dict[str, int], found: dict[str, int], sizes: bool) -> 
 
 def one_program(bench: Bench, program: Program) -> tuple[Run, Run, Run]:
     local, result, out = local_run(bench, program)
-    if local.failure or local.seconds is None:
-        raise SystemExit(f"{program.name} failed on local disk: {shown(local, bench.cap)}")
     if program.route in (Route.UPLOAD, Route.UPLOAD_DOWNLOAD) and not local_files(result):
-        raise SystemExit(f"{program.name} left no file on local disk: the script is wrong")
+        local.failure = local.failure or "left no file: the script is wrong"
+    if local.failure or local.seconds is None:
+        skipped = Run(None, failure="not run: the program failed on local disk")
+        return local, skipped, skipped
     direct = direct_run(bench, program, result)
     through = mount_run(bench, program, manifest(result) | manifest(out, "out/"))
     return local, direct, through
@@ -232,8 +233,9 @@ def main() -> int:
         print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |", flush=True)
         for program in programs:
             local, direct, through = one_program(bench, program)
-            if through.failure:
-                failures.append(f"{program.name}: {through.failure}")
+            failures += [
+                f"{program.name}: {run.failure}" for run in (local, through) if run.failure
+            ]
             print(
                 f"| {program.name} | {shown(through, args.cap)} | {through.requests:,} | "
                 f"{kinds_shown(through.kinds)} | {shown(direct, args.cap)} | {direct.requests:,} | "

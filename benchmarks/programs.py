@@ -58,7 +58,7 @@ writers=()
 for writer in 0 1 2 3; do
     mkdir -p "{directory}"
     (for number in $(seq 0 24); do
-        cp "$INPUTS/small/$(printf %03d $((number + writer * 25)))" "{directory}"/
+        cp "$INPUTS/small/$(printf %03d.bin $((number + writer * 25)))" "{directory}"/
     done) &
     writers+=($!)
 done
