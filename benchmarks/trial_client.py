@@ -56,17 +56,23 @@ def host_s3fs_version(host: Host) -> tuple[int, int] | None:
 
 @contextmanager
 def trial_mount(
-    server: MotoServer, endpoint: str, host: Host, bucket: str, changes: list[str]
+    server: MotoServer,
+    endpoint: str,
+    host: Host,
+    bucket: str,
+    changes: list[str],
+    **settings: str,
 ) -> Iterator[ProgramMount]:
-    """The bucket mounted by s3fs as the program would mount it, with `changes` to its flags."""
-    mount = program_mount(bucket, endpoint, server.access_key, server.secret_key, host)
-    settings = load_mount_settings(mount.env)
-    options = changed(s3fs_options(settings, host_s3fs_version(host)), changes)
-    log = f"{settings.run_dir}/s3fs.log"
+    """The bucket mounted by s3fs as the program would mount it with `settings`, with `changes`
+    to its flags."""
+    mount = program_mount(bucket, endpoint, server.access_key, server.secret_key, host, **settings)
+    loaded = load_mount_settings(mount.env)
+    options = changed(s3fs_options(loaded, host_s3fs_version(host)), changes)
+    log = f"{loaded.run_dir}/s3fs.log"
     command = [
         CLIENT,
         bucket,
-        settings.mount_dir,
+        loaded.mount_dir,
         "-f",
         "-o",
         f"{options},logfile={fuse_option(log)}",
@@ -75,10 +81,11 @@ def trial_mount(
         command = ["chroot", str(host.root), *command]
     mount.dir.mkdir()
     mount.run_dir.mkdir()
-    client = subprocess.Popen(command, env=client_environment(settings))
+    client = subprocess.Popen(command, env=client_environment(loaded))
     try:
         if wait_for(lambda: is_mounted(mount.dir), timeout=MOUNT_SECONDS) is None:
-            raise SystemExit(f"s3fs did not mount with {options}: see {mount.run_dir}/s3fs.log")
+            said = host.outside(log).read_text(errors="replace").strip().splitlines()[-3:]
+            raise SystemExit(f"s3fs did not mount with {options}: {' / '.join(said)}")
         yield mount
     finally:
         unmount(mount.dir)
