@@ -41,6 +41,14 @@ from harness.wan_proxy import WanProxy
 from s3mount.contract import FRESHNESS_SECONDS
 
 DEFAULT_CAP = 300
+# What the programs' scripts run, and the Debian package of each.
+TOOLS = {
+    "git": "git",
+    "rsync": "rsync",
+    "tar": "tar",
+    "sqlite3": "sqlite3",
+    "setpriv": "util-linux",
+}
 # A git object's name (its directory and the rest) or a pack's: hashes that differ run to run.
 HASH = re.compile(r"\b[0-9a-f]{2}\b|[0-9a-f]{38,}")
 
@@ -235,6 +243,11 @@ def main() -> int:
     parser.add_argument("--request-log", type=Path, help="a directory for the mount runs' requests")
     args = parser.parse_args()
     programs = [program_named(name) for name in args.only] or list(PROGRAMS)
+    missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(
+            f"programs the benchmark runs are missing: apt-get install {' '.join(missing)}"
+        )
     failures = []
     with bench_setup(args) as bench:
         flags = f", s3fs flags changed: {args.client_options}" if bench.changes else ""
