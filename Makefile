@@ -96,7 +96,9 @@ test-integration: deps ## Integration tests only: moto, FUSE, podman, compose
 	$(PYTHON) -m pytest tests/integration
 
 .PHONY: bench
-bench: deps ## Run the benchmarks (the mount over a WAN, image rotation) and print their tables
+bench: deps ## Run the benchmarks (the mount over a WAN, real programs in it, image rotation) and print their tables
 	$(PYTHON) -m benchmarks.mount_wan --host debian13
 	$(PYTHON) -m benchmarks.mount_wan --host debian12 --skip-loopback
+	$(PYTHON) -m benchmarks.mount_programs --host debian13
+	$(PYTHON) -m benchmarks.mount_programs --host debian12
 	$(PYTHON) -m benchmarks.image_rotation

@@ -26,78 +26,30 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-import boto3
-
-from harness.bucket_mounts import THIS_MACHINE, Host, ProgramMount, program_mount, wait_for
-from harness.debian_root import S3FS_DEBIAN_13, chroot
+from benchmarks.wan_link import (
+    MIB,
+    Link,
+    counted,
+    mounted,
+    s3_client,
+    seconds,
+)
+from harness.bucket_mounts import HOST_RECIPES, Host, mount_host, wait_for
 from harness.moto_server import MotoServer, start_moto
 from harness.paths import REPO_ROOT
 from harness.wan_proxy import WanProxy
 
-MIB = 1024 * 1024
 BIG = 64 * MIB
 SMALL = 4096
 SMALL_FILES = 40
 LISTING = 1000
 FRESHNESS_SAMPLES = 10
 FRESHNESS_GIVE_UP_SECONDS = 30
-
-
-@dataclass
-class Link:
-    """How the clients reach moto: through a shaped proxy, or straight (loopback)."""
-
-    endpoint: str
-    proxy: WanProxy | None
-
-    def requests(self) -> int:
-        return self.proxy.requests() if self.proxy else 0
-
-    def kinds(self) -> dict[str, int]:
-        if self.proxy is None:
-            return {}
-        kinds: dict[str, int] = dict(self.proxy.stats()["byKind"])  # type: ignore[call-overload]
-        return kinds
-
-    def reset(self) -> None:
-        if self.proxy:
-            self.proxy.reset()
-
-
-def s3_client(server: MotoServer, endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=server.region,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-    )
-
-
-@contextmanager
-def mounted(
-    server: MotoServer, link: Link, host: Host, bucket: str, **settings: str
-) -> Iterator[ProgramMount]:
-    mount = program_mount(
-        bucket, link.endpoint, server.access_key, server.secret_key, host, **settings
-    )
-    try:
-        yield mount.mount()
-    finally:
-        mount.close()
-
-
-def seconds(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def write_file(path: Path, data: bytes) -> None:
@@ -112,15 +64,6 @@ def read_file(path: Path) -> bytes:
         while chunk := handle.read(MIB):
             chunks.append(chunk)
     return b"".join(chunks)
-
-
-def counted(link: Link, action: Callable[[], object]) -> tuple[int, dict[str, int]]:
-    """The S3 requests one action costs, as the proxy saw them."""
-    time.sleep(0.3)  # let anything in flight from before settle
-    link.reset()
-    action()
-    time.sleep(0.3)
-    return link.requests(), link.kinds()
 
 
 def request_counts(
@@ -300,16 +243,6 @@ def report(ratios: Ratios) -> str:
     )
 
 
-@contextmanager
-def mount_host(name: str) -> Iterator[Host]:
-    """This machine (Debian 12's s3fs) or a Debian 13 chroot (the image's s3fs)."""
-    if name == THIS_MACHINE.name:
-        yield THIS_MACHINE
-        return
-    with chroot(S3FS_DEBIAN_13) as root:
-        yield Host(name, root)
-
-
 def wan_run(server: MotoServer, link: Link, host: Host, repeat: int) -> None:
     print("| Operation | S3 requests | by kind |\n| --- | ---: | --- |")
     for name, total, kinds in request_counts(server, link, host):
@@ -337,8 +270,8 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--mib-per-s", type=float, default=40)
     parser.add_argument(
-        "--host", choices=("debian12", "debian13"), default="debian13",
-        help="whose s3fs: this machine's (1.90) or a Debian 13 chroot's (1.95, the image's)",
+        "--host", choices=sorted(HOST_RECIPES), default="debian13",
+        help="whose s3fs: this machine's (1.90), Debian 13's (1.95, the image's) or testing's",
     )  # fmt: skip
     parser.add_argument("--skip-loopback", action="store_true")
     args = parser.parse_args()

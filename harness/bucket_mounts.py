@@ -14,12 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.debian_root import PROGRAM_IN_CHROOT
+from harness.debian_root import PROGRAM_IN_CHROOT, S3FS_DEBIAN_13, S3FS_DEBIAN_TESTING, chroot
 from harness.paths import mount_program
 from program.schema import config_keys
 from s3mount.mountpoint import mount_entry, set_immutable
@@ -53,7 +54,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
 @dataclass(frozen=True)
 class Host:
     """Where the mount program runs: this machine (root None: Debian 12's s3fs 1.90) or a chroot
-    (Debian 13's s3fs 1.95, the image's). Paths in settings are as the program sees them."""
+    (HOST_RECIPES: another Debian's s3fs). Paths in settings are as the program sees them."""
 
     name: str
     root: Path | None = None
@@ -70,6 +71,21 @@ class Host:
 
 
 THIS_MACHINE = Host("debian12")
+# Where each s3fs version runs: this machine (1.90), a Debian 13 chroot (1.95, the image's), a
+# Debian testing chroot (1.97 on 2026-12-01, the next release's; measured, not supported).
+HOST_RECIPES = {THIS_MACHINE.name: None, "debian13": S3FS_DEBIAN_13,
+                "debian-testing": S3FS_DEBIAN_TESTING}  # fmt: skip
+
+
+@contextmanager
+def mount_host(name: str) -> Iterator[Host]:
+    """The host called `name` in HOST_RECIPES; a chroot is taken down afterwards."""
+    recipe = HOST_RECIPES[name]
+    if recipe is None:
+        yield THIS_MACHINE
+        return
+    with chroot(recipe) as root:
+        yield Host(name, root)
 
 
 @dataclass

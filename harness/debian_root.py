@@ -1,5 +1,5 @@
-"""Debian root file systems made with debootstrap: stand-ins for the sandbox's base image, and a
-chroot that runs Debian 13's s3fs on this Debian 12 machine.
+"""Debian root file systems made with debootstrap: stand-ins for the sandbox's base image, and
+chroots that run Debian 13's s3fs (and Debian testing's, the next one) on this Debian 12 machine.
 
 Both the image's base (python:3.13 is Debian 13, trixie) and this machine (Debian 12) are
 supported places for the mount program, and their s3fs versions differ (1.95 and 1.90), so the
@@ -44,6 +44,10 @@ class Recipe:
 IMAGE_BASE = Recipe("trixie", ("python3", "python3-pip", "ca-certificates", "sudo"))
 # Debian 13's s3fs with python3 for the mount program.
 S3FS_DEBIAN_13 = Recipe("trixie", ("python3", "s3fs", "ca-certificates"))
+# Debian testing's s3fs (1.97 on 2026-12-01): not a supported place, but the version the next
+# Debian brings, so flags are measured against it too. "testing" moves: the cached tarball keeps
+# the version it was made with until build/rootfs/ is cleared.
+S3FS_DEBIAN_TESTING = Recipe("testing", ("python3", "s3fs", "ca-certificates"))
 
 
 def ca_bundle() -> Path:

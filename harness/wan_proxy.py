@@ -15,8 +15,8 @@ connection and refuses new ones (the endpoint stopped), `reject` answers every r
 credentials expired.
 
 It runs as its own process (the caller's Python threads would otherwise share its GIL) with a
-small control endpoint: `GET /stats`, `POST /reset`, `POST /mode/{pass,down,reject,expire}`.
-`WanProxy` starts and drives one.
+small control endpoint: `GET /stats`, `GET /log` (the requests in order), `POST /reset`,
+`POST /mode/{pass,down,reject,expire}`. `WanProxy` starts and drives one.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +42,9 @@ from harness.paths import REPO_ROOT
 from harness.ports import free_port, stop, wait_for_port
 
 CHUNK = 64 * 1024
+# Requests remembered in order (kind and target) since the last reset, for finding where an
+# operation's requests go; older ones are dropped past this many.
+LOG_LIMIT = 100_000
 # Chunks in flight per direction: about a bandwidth-delay product (40 MiB/s x 20 ms = 0.8 MiB),
 # so a sender feels back-pressure as it would from a real socket, not an endless buffer.
 QUEUE_CHUNKS = 16
@@ -58,10 +61,12 @@ EXPIRED_BODY = (
 REFUSALS = {"reject": (b"403 Forbidden", REJECT_BODY), "expire": (b"400 Bad Request", EXPIRED_BODY)}
 
 
-def request_kind(method: str, target: str) -> str:
+def request_kind(method: str, target: str, headers: Mapping[str, str]) -> str:
     """A short name for an S3 request: the method and what it acts on (`GET list`, `PUT part`).
 
-    S3's path-style requests are /bucket or /bucket/key; the query names the sub-resource.
+    S3's path-style requests are /bucket or /bucket/key; the query names the sub-resource. A PUT
+    with a copy source is a server-side copy (`PUT copy`: a rename's first half, or a metadata
+    change such as chmod rewriting the object onto itself).
     """
     parts = urlsplit(target)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -70,8 +75,12 @@ def request_kind(method: str, target: str) -> str:
         subject = "part" if "partNumber" in query else "multipart"
     elif "uploads" in query:
         subject = "multipart"
+    elif "delete" in query:
+        subject = "delete"  # DeleteObjects: many keys in one request
     elif not has_key:
         subject = "list" if method == "GET" else "bucket"
+    elif method == "PUT" and "x-amz-copy-source" in headers:
+        subject = "copy"
     else:
         subject = "object"
     return f"{method} {subject}"
@@ -80,11 +89,12 @@ def request_kind(method: str, target: str) -> str:
 class RequestReader:
     """Follows the HTTP/1.1 requests in one client-to-server byte stream.
 
-    Feed it the bytes as they pass; it calls `on_request(method, target)` once a request's head is
-    complete and skips its body (Content-Length or chunked), so keep-alive streams count right.
+    Feed it the bytes as they pass; it calls `on_request(method, target, headers)` once a
+    request's head is complete (header names in lower case) and skips its body (Content-Length or
+    chunked), so keep-alive streams count right.
     """
 
-    def __init__(self, on_request: Callable[[str, str], None]) -> None:
+    def __init__(self, on_request: Callable[[str, str, Mapping[str, str]], None]) -> None:
         self._on_request = on_request
         self._buffer = b""
         self._body_left = 0
@@ -113,7 +123,7 @@ class RequestReader:
             name.strip().lower(): value.strip()
             for name, _, value in (line.partition(":") for line in head[1:])
         }
-        self._on_request(method, target)
+        self._on_request(method, target, headers)
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self._chunked = True
         else:
@@ -155,6 +165,7 @@ class ProxyServer:
         self.shaping = shaping
         self.mode = "pass"
         self.requests: Counter[str] = Counter()
+        self.log: list[str] = []
         self.connections = 0
         self.bytes_up = 0
         self.bytes_down = 0
@@ -178,6 +189,7 @@ class ProxyServer:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.log.clear()
         self.connections = 0
         self.bytes_up = self.bytes_down = 0
 
@@ -215,7 +227,7 @@ class ProxyServer:
         except OSError:
             return
         self._writers.add(up_writer)
-        requests = RequestReader(lambda method, target: self._count(method, target))
+        requests = RequestReader(self._count)
         try:
             await asyncio.gather(
                 self._pipe(reader, up_writer, requests.feed, upward=True),
@@ -226,8 +238,11 @@ class ProxyServer:
             with contextlib.suppress(OSError):
                 up_writer.transport.abort()
 
-    def _count(self, method: str, target: str) -> None:
-        self.requests[request_kind(method, target)] += 1
+    def _count(self, method: str, target: str, headers: Mapping[str, str]) -> None:
+        kind = request_kind(method, target, headers)
+        self.requests[kind] += 1
+        if len(self.log) < LOG_LIMIT:
+            self.log.append(f"{kind} {target}")
 
     async def _pipe(
         self,
@@ -292,7 +307,7 @@ class ProxyServer:
         refusal: bytes,
     ) -> None:
         pending: list[str] = []
-        requests = RequestReader(lambda method, _target: pending.append(method))
+        requests = RequestReader(lambda method, _target, _headers: pending.append(method))
         with contextlib.suppress(OSError):
             while data := await reader.read(CHUNK):
                 requests.feed(data)
@@ -314,13 +329,15 @@ class ProxyServer:
 async def _control(
     proxy: ProxyServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
-    """One request on the control port: GET /stats, POST /reset, POST /mode/<mode>."""
+    """One request on the control port: GET /stats, GET /log, POST /reset, POST /mode/<mode>."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
         method, path = head.decode("latin-1").split(" ")[:2]
         status, body = "200 OK", b""
         if method == "GET" and path == "/stats":
             body = json.dumps(proxy.stats()).encode()
+        elif method == "GET" and path == "/log":
+            body = json.dumps(proxy.log).encode()
         elif method == "POST" and path == "/reset":
             proxy.reset()
         elif method == "POST" and path.startswith("/mode/") and path[6:] in MODES:
@@ -407,6 +424,11 @@ class WanProxy:
 
     def requests(self) -> int:
         return int(str(self.stats()["requests"]))
+
+    def log(self) -> list[str]:
+        """The requests since the last reset, in order: `KIND TARGET` each."""
+        lines: list[str] = json.loads(self._call("GET", "/log"))
+        return lines
 
     def reset(self) -> None:
         self._call("POST", "/reset")

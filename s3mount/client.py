@@ -21,6 +21,8 @@ PARALLEL_COUNT = 8
 PART_MIB = 8
 # s3fs stats every entry of a listing with a HEAD request; more of them in flight shortens `ls`.
 LISTING_HEADS_IN_FLIGHT = 64
+# From this s3fs version on, missing names are cached unless disabled.
+NEGATIVE_CACHE_BY_DEFAULT = (1, 92)
 # Network bounds of one request: a dead endpoint fails close() in seconds, not minutes.
 CONNECT_TIMEOUT = 5
 TRANSFER_TIMEOUT = 30
@@ -49,23 +51,27 @@ def freshness_options(seconds: float, version: tuple[int, int] | None) -> list[s
     """s3fs and kernel caches bounded so a view is never older than `seconds`.
 
     A stale answer can come from two caches in a row: the kernel's (entries, attributes and
-    missing names: *_timeout, float seconds) and s3fs's stat cache (whole seconds). Half of the
-    bound goes to s3fs (when at least one whole second), half of the rest to the kernel, so the
-    worst case is 3/4 of it. s3fs's cache of missing names stays off: in 1.90 it does not expire
-    while the name is looked up again and again (seen in the contract tests), and from 1.92 on it
-    is on unless disabled. An unknown version is taken as a new one: an older s3fs then refuses
-    the option and the mount fails loudly, where the other guess would silently keep missing
-    names missing.
+    missing names: *_timeout, float seconds) and s3fs's stat cache (whole seconds), which also
+    remembers missing names. Half of the bound goes to s3fs (when at least one whole second).
+    The kernel keeps entries and attributes for half of the rest (worst case 3/4 of the bound)
+    and missing names exactly as long as s3fs does (worst case the bound).
+
+    That equality is what makes s3fs's cache of missing names safe to use: 1.90 and 1.95 renew
+    a missing name's entry each time they are asked for it, so a name polled more often than
+    the entry lives stayed missing forever (seen in the contract tests). The kernel answers for
+    a missing name as long as s3fs's entry lives, so s3fs is asked again only once it expired.
+    The cache saves the second round of "is this name free?" requests in every create, mkdir
+    and rename (docs/mount-programs-benchmark.md). It is on by default from 1.92; 1.90 needs
+    the flag.
     """
     stat_seconds = int(seconds // 2)
     kernel = (seconds - stat_seconds) / 2
-    options = [f"{cache}_timeout={kernel:g}" for cache in ("attr", "entry", "negative")]
-    if stat_seconds >= 1:
-        options.append(f"stat_cache_expire={stat_seconds}")
-    else:
-        options.append("max_stat_cache_size=0")
-    if version is None or version >= (1, 92):
-        options.append("disable_noobj_cache")
+    options = [f"attr_timeout={kernel:g}", f"entry_timeout={kernel:g}"]
+    if stat_seconds < 1:
+        return [*options, f"negative_timeout={kernel:g}", "max_stat_cache_size=0"]
+    options += [f"negative_timeout={stat_seconds}", f"stat_cache_expire={stat_seconds}"]
+    if version is not None and version < NEGATIVE_CACHE_BY_DEFAULT:
+        options.append("enable_noobj_cache")
     return options
 
 

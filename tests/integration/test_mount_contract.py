@@ -211,9 +211,11 @@ def test_a_failed_close_never_leaves_a_partial_object(
 # --- fresh ------------------------------------------------------------------------------------
 
 
-def seen_within(predicate: Callable[[], bool], bound: float = FRESHNESS) -> float:
+def seen_within(
+    predicate: Callable[[], bool], bound: float = FRESHNESS, interval: float = 0.05
+) -> float:
     """Seconds until predicate held; fails the test past the bound (plus one poll)."""
-    seconds = wait_for(predicate, timeout=bound + 5)
+    seconds = wait_for(predicate, timeout=bound + 5, interval=interval)
     assert seconds is not None, f"not seen within {bound + 5} s"
     assert seconds <= bound, f"seen after {seconds:.2f} s, over the {bound} s bound"
     return seconds
@@ -242,6 +244,19 @@ def test_a_put_through_the_api_is_seen_even_after_a_missing_lookup(
     s3.put_object(Bucket=bucket, Key="from-backend.txt", Body=b"hello sandbox\n")
     seen_within(lambda: exists(target))
     assert target.read_bytes() == b"hello sandbox\n"
+
+
+def test_a_name_polled_while_missing_is_seen_once_put(
+    mounted: ProgramMount, s3: Any, bucket: str
+) -> None:
+    # A program waiting for a file polls its name, here every millisecond, so a lookup reaches
+    # s3fs as soon as the kernel's entry expires. s3fs 1.90 and 1.95 renew a missing name's
+    # cache entry on each lookup: polling for longer than the caches live must not keep the name
+    # missing once it was put (s3mount/client.py: freshness_options).
+    target = mounted.dir / "awaited.txt"
+    assert wait_for(lambda: exists(target), timeout=2 * FRESHNESS, interval=0.001) is None
+    s3.put_object(Bucket=bucket, Key="awaited.txt", Body=b"here\n")
+    seen_within(lambda: exists(target), interval=0.001)
 
 
 def test_a_put_through_the_api_is_seen_in_a_listing(

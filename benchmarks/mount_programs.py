@@ -1,0 +1,280 @@
+"""Real programs in the mount over a WAN, next to the direct boto3 route and local disk.
+
+    PYTHONPATH=.:docker/e2b-sandbox .venv/bin/python -m benchmarks.mount_programs --host debian13
+
+Each program (benchmarks/programs.py) runs as the sandbox user (uid 1000), three ways, each from
+a fresh start: on local disk; in a fresh bucket mounted by the mount program through the WAN proxy
+(harness/wan_proxy.py: 20 ms each way, 40 MiB/s a connection), timed, its S3 requests counted by
+kind at the proxy; and as the direct route to the same end state (boto3, many requests in flight,
+through the same proxy). A run past --cap seconds is killed and reported as "> cap". What the
+mount run left in the bucket is checked against the local run's files, so a fast wrong answer
+cannot pass; a difference fails the benchmark.
+
+--client-options measures a flag before it goes into s3mount/client.py (benchmarks/trial_client.py);
+--request-log DIR writes every request each mount run made, in order, for finding where they go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.direct_route import IN_FLIGHT, local_files, run_route, upload_tree
+from benchmarks.program_inputs import LISTING_FILES, make_inputs
+from benchmarks.program_runs import EXTRACT, Run, as_sandbox_user, sandbox_owned, seed_local
+from benchmarks.programs import PROGRAMS, Program, Route, Seed, program_named
+from benchmarks.trial_client import parse_changes, trial_mount
+from benchmarks.wan_link import Link, counted, mounted, s3_client, seconds
+from harness.bucket_mounts import HOST_RECIPES, Host, ProgramMount, mount_host
+from harness.moto_server import MotoServer, start_moto
+from harness.paths import REPO_ROOT
+from harness.wan_proxy import WanProxy
+from s3mount.contract import FRESHNESS_SECONDS
+
+DEFAULT_CAP = 300
+# What the programs' scripts run, and the Debian package of each.
+TOOLS = {
+    "git": "git",
+    "rsync": "rsync",
+    "tar": "tar",
+    "sqlite3": "sqlite3",
+    "setpriv": "util-linux",
+}
+# A git object's name (its directory and the rest) or a pack's: hashes that differ run to run.
+HASH = re.compile(r"\b[0-9a-f]{2}\b|[0-9a-f]{38,}")
+
+
+@dataclass
+class Bench:
+    server: MotoServer
+    link: Link
+    proxy: WanProxy
+    host: Host
+    inputs: Path
+    scratch: Path
+    cap: float
+    changes: list[str]
+    request_log: Path | None
+    settings: dict[str, str]
+
+    def new_bucket(self) -> str:
+        bucket = f"prog-{uuid.uuid4().hex[:10]}"
+        self.server.client("s3").create_bucket(Bucket=bucket)
+        return bucket
+
+    def mount(self, bucket: str) -> AbstractContextManager[ProgramMount]:
+        if self.changes:
+            return trial_mount(
+                self.server, self.link.endpoint, self.host, bucket, self.changes, **self.settings
+            )
+        return mounted(self.server, self.link, self.host, bucket, **self.settings)
+
+    def fresh_dir(self, name: str) -> Path:
+        return sandbox_owned(Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.scratch)))
+
+
+def seed_bucket(bench: Bench, program: Program, bucket: str) -> None:
+    """What the backend wrote before the program runs (S3 API, straight to moto: untimed)."""
+    s3 = bench.server.client("s3")
+    if program.seed is Seed.LISTING:
+        for number in range(LISTING_FILES):
+            s3.put_object(Bucket=bucket, Key=f"listing/{number:04d}", Body=b"x")
+    elif program.seed is Seed.TREE:
+        upload_tree(s3, bucket, bench.inputs, under="tree")
+
+
+def local_run(bench: Bench, program: Program) -> tuple[Run, Path, Path]:
+    work, out = bench.fresh_dir("local"), bench.fresh_dir("local-out")
+    seed_local(program.seed, work, bench.inputs, bench.cap)
+    run = as_sandbox_user(program.script, work, bench.inputs, out, bench.cap)
+    return run, work, out
+
+
+def direct_run(bench: Bench, program: Program, result: Path) -> Run:
+    bucket = bench.new_bucket()
+    seed_bucket(bench, program, bucket)
+    if program.route is Route.DELETE:  # the tree it deletes
+        upload_tree(bench.server.client("s3"), bucket, bench.inputs, under="tree")
+    s3 = s3_client(bench.server, bench.link.endpoint, in_flight=IN_FLIGHT)
+    destination = bench.fresh_dir("direct-out")
+    took: list[float] = []
+
+    def route() -> None:
+        took.append(seconds(lambda: run_route(program.route, s3, bucket, result, destination)))
+
+    requests, kinds = counted(bench.link, route)
+    return Run(took[0], requests, kinds)
+
+
+def mount_run(bench: Bench, program: Program, expected: dict[str, int]) -> Run:
+    """The program in a fresh mount; its result checked against the local run's (`expected`)."""
+    bucket = bench.new_bucket()
+    seed_bucket(bench, program, bucket)
+    out = bench.fresh_dir("mount-out")
+    with bench.mount(bucket) as mount:
+        if program.seed is Seed.EXTRACTED:
+            seeded = as_sandbox_user(EXTRACT, mount.dir, bench.inputs, out, bench.cap)
+            if seeded.seconds is None or seeded.failure:
+                return Run(None, failure=f"its seed (tar -xf): {shown(seeded, bench.cap)}")
+        runs: list[Run] = []
+
+        def run_program() -> None:
+            runs.append(as_sandbox_user(program.script, mount.dir, bench.inputs, out, bench.cap))
+
+        requests, kinds = counted(bench.link, run_program)
+        if bench.request_log is not None:
+            write_log(bench, program, bench.proxy.log())
+    run = Run(runs[0].seconds, requests, kinds, runs[0].failure)
+    if run.seconds is not None and run.failure is None:
+        found = bucket_manifest(bench, bucket) | manifest(out, "out/")
+        run.failure = difference(expected, found, program.stable)
+    return run
+
+
+def write_log(bench: Bench, program: Program, lines: list[str]) -> None:
+    assert bench.request_log is not None
+    bench.request_log.mkdir(parents=True, exist_ok=True)
+    name = "-".join(re.findall(r"[a-z0-9]+", program.name.lower()))[:48]
+    (bench.request_log / f"{bench.host.name}-{name}.log").write_text("\n".join(lines) + "\n")
+
+
+def manifest(root: Path, prefix: str = "") -> dict[str, int]:
+    return {f"{prefix}{path}": (root / path).lstat().st_size for path in local_files(root)}
+
+
+def bucket_manifest(bench: Bench, bucket: str) -> dict[str, int]:
+    pages = bench.server.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {
+        item["Key"]: item["Size"]
+        for page in pages
+        for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")  # s3fs's directory markers
+    }
+
+
+def difference(expected: dict[str, int], found: dict[str, int], stable: bool) -> str | None:
+    """What the mount run left that the local run did not: paths and sizes, or for a program
+    whose names are hashes, the paths with every hash left out."""
+    if not stable:
+        shapes = [Counter(HASH.sub("#", path) for path in paths) for paths in (expected, found)]
+        if shapes[0] == shapes[1]:
+            return None
+        return f"wrong result: {shapes[0] - shapes[1]} missing, {shapes[1] - shapes[0]} extra"
+    missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    resized = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
+    if not (missing or extra or resized):
+        return None
+    return f"wrong result: missing {missing[:3]}, extra {extra[:3]}, other sizes {resized[:3]}"
+
+
+def one_program(bench: Bench, program: Program) -> tuple[Run, Run, Run]:
+    local, result, out = local_run(bench, program)
+    if program.route in (Route.UPLOAD, Route.UPLOAD_DOWNLOAD) and not local_files(result):
+        local.failure = local.failure or "left no file: the script is wrong"
+    if local.failure or local.seconds is None:
+        skipped = Run(None, failure="not run: the program failed on local disk")
+        return local, skipped, skipped
+    direct = direct_run(bench, program, result)
+    through = mount_run(bench, program, manifest(result) | manifest(out, "out/"))
+    return local, direct, through
+
+
+def shown(run: Run, cap: float) -> str:
+    took = f"> {cap:g} s" if run.seconds is None else f"{run.seconds:.2f} s"
+    return f"{took}, failed: {run.failure}" if run.failure else took
+
+
+def kinds_shown(kinds: dict[str, int]) -> str:
+    return ", ".join(
+        f"{kind} {count}" for kind, count in sorted(kinds.items(), key=lambda k: -k[1])
+    )
+
+
+def ratio(through: Run, direct: Run, cap: float) -> str:
+    if through.failure or direct.seconds is None:
+        return "-"
+    if through.seconds is None:
+        return f"> {cap / direct.seconds:.0f}x"
+    return f"{through.seconds / direct.seconds:.1f}x"
+
+
+@contextmanager
+def bench_setup(args: argparse.Namespace) -> Iterator[Bench]:
+    logs = REPO_ROOT / "build" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    server = start_moto(enforce_iam=False, log_dir=logs)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-programs-"))
+    try:
+        with (
+            mount_host(args.host) as host,
+            WanProxy(server.endpoint, args.latency_ms, args.mib_per_s) as proxy,
+        ):
+            sandbox_owned(scratch)
+            yield Bench(
+                server, Link(proxy.endpoint, proxy), proxy, host, make_inputs(scratch), scratch,
+                args.cap, parse_changes(args.client_options), args.request_log,
+                {FRESHNESS_SECONDS: args.freshness} if args.freshness else {},
+            )  # fmt: skip
+    finally:
+        server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.mount_programs")
+    parser.add_argument("--host", choices=sorted(HOST_RECIPES), default="debian13")
+    parser.add_argument("--only", action="append", default=[], help="a program's name prefix")
+    parser.add_argument("--cap", type=float, default=DEFAULT_CAP, help="seconds per run")
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--mib-per-s", type=float, default=40)
+    parser.add_argument(
+        "--client-options", default="", help="+name[=value] or -name, comma-separated"
+    )
+    parser.add_argument("--freshness", help="S3_MOUNT_FRESHNESS_SECONDS (default: the stack's)")
+    parser.add_argument("--request-log", type=Path, help="a directory for the mount runs' requests")
+    args = parser.parse_args()
+    programs = [program_named(name) for name in args.only] or list(PROGRAMS)
+    missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(
+            f"programs the benchmark runs are missing: apt-get install {' '.join(missing)}"
+        )
+    failures = []
+    with bench_setup(args) as bench:
+        flags = f", s3fs flags changed: {args.client_options}" if bench.changes else ""
+        flags += f", {FRESHNESS_SECONDS}={args.freshness}" if args.freshness else ""
+        print(
+            f"## {bench.host.name}: programs over a WAN of {args.latency_ms:g} ms one way{flags}\n"
+        )
+        print(
+            "| Program | in the mount | S3 requests | by kind | direct boto3 | requests "
+            "| mount / direct | local disk |"
+        )
+        print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |", flush=True)
+        for program in programs:
+            local, direct, through = one_program(bench, program)
+            failures += [
+                f"{program.name}: {run.failure}" for run in (local, through) if run.failure
+            ]
+            print(
+                f"| {program.name} | {shown(through, args.cap)} | {through.requests:,} | "
+                f"{kinds_shown(through.kinds)} | {shown(direct, args.cap)} | {direct.requests:,} | "
+                f"{ratio(through, direct, args.cap)} | {shown(local, args.cap)} |",
+                flush=True,
+            )
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
