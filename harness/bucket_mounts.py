@@ -69,6 +69,12 @@ class Host:
         """A path the program sees, as this test process sees it."""
         return Path(inside) if self.root is None else self.root / inside.lstrip("/")
 
+    def inside(self, outside: Path) -> str:
+        """A path this process sees, as the program sees it (its chroot's own view)."""
+        if self.root is None or self.root not in outside.parents:
+            return str(outside)
+        return "/" + str(outside.relative_to(self.root))
+
 
 THIS_MACHINE = Host("debian12")
 # Where each s3fs version runs: this machine (1.90), a Debian 13 chroot (1.95, the image's), a
@@ -128,6 +134,23 @@ class ProgramMount:
         )
         self.results.append(result)
         return result
+
+    def publish_as_user(
+        self, source: Path, destination: Path, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """`s3mount publish SOURCE DESTINATION` as the sandbox user, where the host runs it."""
+        as_user = ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
+        if self.host.root is None:  # the system's python, as in the image
+            program = ["/usr/bin/python3", str(mount_program())]
+        else:
+            as_user = ["chroot", str(self.host.root), *as_user]
+            program = ["python3", f"{PROGRAM_IN_CHROOT}/{mount_program().name}"]
+        paths = [self.host.inside(source), self.host.inside(destination)]
+        return subprocess.run(
+            [*as_user, *program, "publish", *paths],
+            env={"PATH": self.env["PATH"], "S3_MOUNT_RUN_DIR": self.env["S3_MOUNT_RUN_DIR"]},
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
 
     def mount(self) -> ProgramMount:
         result = self.run("mount")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.bucket_mounts import SANDBOX_UID, Host, ProgramMount, program_mount, wait_for
-from harness.debian_root import PROGRAM_IN_CHROOT
 from harness.moto_server import MotoServer
-from harness.paths import mount_program
 
 pytestmark = pytest.mark.fuse
 
@@ -45,31 +42,6 @@ def tree(mount_host: Host) -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def inside(mount: ProgramMount, path: Path) -> str:
-    """A path as the mount's host sees it (its chroot's own view for Debian 13)."""
-    root = mount.host.root
-    if root is None or root not in path.parents:
-        return str(path)
-    return "/" + str(path.relative_to(root))
-
-
-def publish_as_user(
-    mount: ProgramMount, source: Path, destination: Path
-) -> subprocess.CompletedProcess[str]:
-    """`s3mount publish` as the sandbox user, where the mount's host runs it."""
-    as_user = ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
-    if mount.host.root is None:
-        program = ["/usr/bin/python3", str(mount_program())]
-    else:
-        as_user = ["chroot", str(mount.host.root), *as_user]
-        program = ["python3", f"{PROGRAM_IN_CHROOT}/{mount_program().name}"]
-    return subprocess.run(
-        [*as_user, *program, "publish", inside(mount, source), inside(mount, destination)],
-        env={"PATH": os.environ["PATH"], "S3_MOUNT_RUN_DIR": mount.env["S3_MOUNT_RUN_DIR"]},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def keys(server: MotoServer, bucket: str, prefix: str) -> dict[str, bytes]:
     s3 = server.client("s3")
     found = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000).get("Contents", [])
@@ -79,7 +51,7 @@ def keys(server: MotoServer, bucket: str, prefix: str) -> dict[str, bytes]:
 def test_a_tree_is_in_the_bucket_when_the_call_returns_and_the_mount_sees_it(
     mounted: ProgramMount, tree: Path, moto_server: MotoServer, bucket: str
 ) -> None:
-    done = publish_as_user(mounted, tree, mounted.dir / "results")
+    done = mounted.publish_as_user(tree, mounted.dir / "results")
     assert done.returncode == 0, done.stderr
     assert "published 300 of 300 files" in done.stdout
     found = keys(moto_server, bucket, "results/")
@@ -97,7 +69,7 @@ def test_what_the_caller_cannot_read_is_reported_and_never_published(
     secret.write_text("not the caller's")
     secret.chmod(0o600)  # root's: the sandbox user cannot open it, so neither can its publish
     (tree / "d01" / "shadow").symlink_to("/etc/shadow")
-    done = publish_as_user(mounted, tree, mounted.dir / "out")
+    done = mounted.publish_as_user(tree, mounted.dir / "out")
     assert done.returncode == 1
     assert "failed: d00/roots-only.txt: cannot read: Permission denied" in done.stderr
     assert "published 300 of 301 files" in done.stdout
@@ -106,7 +78,7 @@ def test_what_the_caller_cannot_read_is_reported_and_never_published(
 
 
 def test_the_caller_never_holds_a_credential(mounted: ProgramMount, tree: Path) -> None:
-    done = publish_as_user(mounted, tree, mounted.dir / "r")
+    done = mounted.publish_as_user(tree, mounted.dir / "r")
     assert done.returncode == 0, done.stderr
     publisher = mounted.status()["publisher"]
     for where in ("cmdline", "environ"):
@@ -117,7 +89,7 @@ def test_the_caller_never_holds_a_credential(mounted: ProgramMount, tree: Path) 
 def test_publishing_outside_a_mount_is_one_line_naming_the_fix(
     mounted: ProgramMount, tree: Path
 ) -> None:
-    done = publish_as_user(mounted, tree, Path("/tmp/not-a-mount"))
+    done = mounted.publish_as_user(tree, Path("/tmp/not-a-mount"))
     assert done.returncode == 2
     assert "is not inside a mounted bucket" in done.stderr and "Traceback" not in done.stderr
 
@@ -131,6 +103,6 @@ def test_a_handed_over_mount_publishes_with_its_new_credentials(
     assert again.returncode == 0, again.stderr
     assert wait_for(lambda: not Path(f"/proc/{first}").exists(), timeout=10) is not None
     assert mounted.status()["publisher"] != first
-    done = publish_as_user(mounted, tree, mounted.dir / "after")
+    done = mounted.publish_as_user(tree, mounted.dir / "after")
     assert done.returncode == 0, done.stderr
     assert len(keys(moto_server, bucket, "after/")) == 300
