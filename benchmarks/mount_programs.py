@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -41,6 +42,8 @@ from harness.wan_proxy import WanProxy
 from s3mount.contract import FRESHNESS_SECONDS
 
 DEFAULT_CAP = 300
+# --only's name for the row of `s3mount publish`, which is no script in the mount.
+PUBLISH = "publish"
 # What the programs' scripts run, and the Debian package of each.
 TOOLS = {
     "git": "git",
@@ -104,12 +107,16 @@ def direct_run(bench: Bench, program: Program, result: Path) -> Run:
     seed_bucket(bench, program, bucket)
     if program.route is Route.DELETE:  # the tree it deletes
         upload_tree(bench.server.client("s3"), bucket, bench.inputs, under="tree")
+    return direct_route(bench, program.route, bucket, result)
+
+
+def direct_route(bench: Bench, route_taken: Route, bucket: str, result: Path) -> Run:
     s3 = s3_client(bench.server, bench.link.endpoint, in_flight=IN_FLIGHT)
     destination = bench.fresh_dir("direct-out")
     took: list[float] = []
 
     def route() -> None:
-        took.append(seconds(lambda: run_route(program.route, s3, bucket, result, destination)))
+        took.append(seconds(lambda: run_route(route_taken, s3, bucket, result, destination)))
 
     requests, kinds = counted(bench.link, route)
     return Run(took[0], requests, kinds)
@@ -138,6 +145,33 @@ def mount_run(bench: Bench, program: Program, expected: dict[str, int]) -> Run:
         found = bucket_manifest(bench, bucket) | manifest(out, "out/")
         run.failure = difference(expected, found, program.stable)
     return run
+
+
+def publish_run(bench: Bench) -> tuple[Run, Run]:
+    """`s3mount publish` of the 300-file tree from the sandbox's local disk into a fresh mount, as
+    the sandbox user, and the direct route to the same keys; the bucket checked against the tree.
+    """
+    work = Path(tempfile.mkdtemp(prefix="publish-", dir=bench.host.outside("/tmp")))
+    try:
+        seed_local(Seed.TREE, sandbox_owned(work), bench.inputs, bench.cap)
+        direct = direct_route(bench, Route.UPLOAD, bench.new_bucket(), work)
+        bucket = bench.new_bucket()
+        done: list[subprocess.CompletedProcess[str]] = []
+        took: list[float] = []
+        with bench.mount(bucket) as mount:
+
+            def publish_tree() -> None:
+                done.append(mount.publish_as_user(work / "tree", mount.dir / "tree", bench.cap))
+
+            requests, kinds = counted(bench.link, lambda: took.append(seconds(publish_tree)))
+        through = Run(took[0], requests, kinds)
+        if done[0].returncode != 0:
+            through.failure = f"exit {done[0].returncode}: {done[0].stderr.strip()[-160:]}"
+        else:
+            through.failure = difference(manifest(work), bucket_manifest(bench, bucket), True)
+        return direct, through
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def write_log(bench: Bench, program: Program, lines: list[str]) -> None:
@@ -207,6 +241,13 @@ def ratio(through: Run, direct: Run, cap: float) -> str:
     return f"{through.seconds / direct.seconds:.1f}x"
 
 
+def row(name: str, through: Run, direct: Run, local: str, cap: float) -> str:
+    return (
+        f"| {name} | {shown(through, cap)} | {through.requests:,} | {kinds_shown(through.kinds)} "
+        f"| {shown(direct, cap)} | {direct.requests:,} | {ratio(through, direct, cap)} | {local} |"
+    )
+
+
 @contextmanager
 def bench_setup(args: argparse.Namespace) -> Iterator[Bench]:
     logs = REPO_ROOT / "build" / "bench"
@@ -232,7 +273,9 @@ def bench_setup(args: argparse.Namespace) -> Iterator[Bench]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mount_programs")
     parser.add_argument("--host", choices=sorted(HOST_RECIPES), default="debian13")
-    parser.add_argument("--only", action="append", default=[], help="a program's name prefix")
+    parser.add_argument(
+        "--only", action="append", default=[], help=f"a program's name prefix, or {PUBLISH!r}"
+    )
     parser.add_argument("--cap", type=float, default=DEFAULT_CAP, help="seconds per run")
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--mib-per-s", type=float, default=40)
@@ -242,7 +285,9 @@ def main() -> int:
     parser.add_argument("--freshness", help="S3_MOUNT_FRESHNESS_SECONDS (default: the stack's)")
     parser.add_argument("--request-log", type=Path, help="a directory for the mount runs' requests")
     args = parser.parse_args()
-    programs = [program_named(name) for name in args.only] or list(PROGRAMS)
+    names = [name for name in args.only if name != PUBLISH]
+    programs = [program_named(name) for name in names] or ([] if args.only else list(PROGRAMS))
+    with_publish = not args.only or PUBLISH in args.only
     missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
     if missing:
         raise SystemExit(
@@ -265,12 +310,12 @@ def main() -> int:
             failures += [
                 f"{program.name}: {run.failure}" for run in (local, through) if run.failure
             ]
-            print(
-                f"| {program.name} | {shown(through, args.cap)} | {through.requests:,} | "
-                f"{kinds_shown(through.kinds)} | {shown(direct, args.cap)} | {direct.requests:,} | "
-                f"{ratio(through, direct, args.cap)} | {shown(local, args.cap)} |",
-                flush=True,
-            )
+            print(row(program.name, through, direct, shown(local, args.cap), args.cap), flush=True)
+        if with_publish:
+            direct, through = publish_run(bench)
+            failures += [f"publish: {through.failure}"] if through.failure else []
+            name = "`s3mount publish` of the 300-file tree from local disk"
+            print(row(name, through, direct, "-", args.cap), flush=True)
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
     return 1 if failures else 0
