@@ -95,10 +95,15 @@ test-repo: ## Repository rules only: linters, workflows, README, Makefile, Docke
 test-integration: deps ## Integration tests only: moto, FUSE, podman, compose
 	$(PYTHON) -m pytest tests/integration
 
+.PHONY: bench-deps
+bench-deps: ## What the benchmarks need: the suite's, and the programs run in the mount
+	bash .ci/install-test-deps.sh bench
+
 .PHONY: bench
-bench: deps ## Run the benchmarks (the mount over a WAN, real programs in it, image rotation) and print their tables
+bench: bench-deps ## Run the benchmarks (the mount over a WAN, real programs in it, attach, image rotation) and print their tables
 	$(PYTHON) -m benchmarks.mount_wan --host debian13
 	$(PYTHON) -m benchmarks.mount_wan --host debian12 --skip-loopback
 	$(PYTHON) -m benchmarks.mount_programs --host debian13
 	$(PYTHON) -m benchmarks.mount_programs --host debian12
+	$(PYTHON) -m benchmarks.attach_wan
 	$(PYTHON) -m benchmarks.image_rotation

@@ -7,6 +7,8 @@
 #                               .venv-checkov (checkov pins a boto3 that moto cannot share)
 #   install-test-deps.sh all    the apt packages behind the real FUSE mounts and image builds
 #                               (Debian or Ubuntu, as root), then what `repo` installs
+#   install-test-deps.sh bench  what `all` installs, and the programs the WAN benchmark runs in
+#                               the mount (git, rsync, sqlite3)
 #
 # The unit path keeps to what macOS has too (bash 3.2, cksum, no dpkg).
 set -euo pipefail
@@ -15,6 +17,7 @@ readonly APT_PACKAGES=(
   s3fs fuse3 rclone podman buildah runc fuse-overlayfs uidmap debootstrap debian-archive-keyring
   python3-venv
 )
+readonly BENCH_APT_PACKAGES=(git rsync sqlite3)
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
 PYTHON3="${PYTHON3:-python3}"
@@ -28,7 +31,7 @@ fail() {
 
 missing_apt_packages() {
   local package
-  for package in "${APT_PACKAGES[@]}"; do
+  for package in "$@"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
       printf '%s\n' "$package"
     fi
@@ -39,7 +42,7 @@ install_apt_packages() {
   command -v dpkg-query >/dev/null ||
     fail "the integration tests need Debian or Ubuntu (apt). 'make test-unit' runs anywhere"
   local -a missing
-  mapfile -t missing < <(missing_apt_packages)
+  mapfile -t missing < <(missing_apt_packages "$@")
   if [ "${#missing[@]}" -eq 0 ]; then
     return 0
   fi
@@ -95,13 +98,16 @@ main() {
       check_python
       install_venv .venv requirements-unit.txt
       ;;
-    repo | all)
-      [ "$layer" = repo ] || install_apt_packages
+    repo | all | bench)
+      case "$layer" in
+        all) install_apt_packages "${APT_PACKAGES[@]}" ;;
+        bench) install_apt_packages "${APT_PACKAGES[@]}" "${BENCH_APT_PACKAGES[@]}" ;;
+      esac
       check_python
       install_venv .venv requirements-dev.txt
       install_venv .venv-checkov requirements-checkov.txt
       ;;
-    *) fail "unknown layer '$layer': pass unit, repo or all" ;;
+    *) fail "unknown layer '$layer': pass unit, repo, all or bench" ;;
   esac
 }
 

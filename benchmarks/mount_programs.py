@@ -44,14 +44,8 @@ from s3mount.contract import FRESHNESS_SECONDS
 DEFAULT_CAP = 300
 # --only's name for the row of `s3mount publish`, which is no script in the mount.
 PUBLISH = "publish"
-# What the programs' scripts run, and the Debian package of each.
-TOOLS = {
-    "git": "git",
-    "rsync": "rsync",
-    "tar": "tar",
-    "sqlite3": "sqlite3",
-    "setpriv": "util-linux",
-}
+# What the programs' scripts run (`make bench-deps` installs them).
+TOOLS = ("git", "rsync", "tar", "sqlite3", "setpriv")
 # A git object's name (its directory and the rest) or a pack's: hashes that differ run to run.
 HASH = re.compile(r"\b[0-9a-f]{2}\b|[0-9a-f]{38,}")
 
@@ -288,10 +282,11 @@ def main() -> int:
     names = [name for name in args.only if name != PUBLISH]
     programs = [program_named(name) for name in names] or ([] if args.only else list(PROGRAMS))
     with_publish = not args.only or PUBLISH in args.only
-    missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         raise SystemExit(
-            f"programs the benchmark runs are missing: apt-get install {' '.join(missing)}"
+            f"the benchmark runs {', '.join(missing)}, which this machine lacks: `make bench-deps` "
+            "installs them (Debian, as root)"
         )
     failures = []
     with bench_setup(args) as bench:
