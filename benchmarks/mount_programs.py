@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from benchmarks.direct_route import IN_FLIGHT, local_files, run_route, upload_tree
 from benchmarks.program_inputs import LISTING_FILES, make_inputs
+from benchmarks.program_results import bucket_manifest, difference, manifest
 from benchmarks.program_runs import EXTRACT, Run, as_sandbox_user, sandbox_owned, seed_local
 from benchmarks.programs import PROGRAMS, Program, Route, Seed, program_named
 from benchmarks.trial_client import parse_changes, trial_mount
@@ -46,8 +46,6 @@ DEFAULT_CAP = 300
 PUBLISH = "publish"
 # What the programs' scripts run (`make bench-deps` installs them).
 TOOLS = ("git", "rsync", "tar", "sqlite3", "setpriv")
-# A git object's name (its directory and the rest) or a pack's: hashes that differ run to run.
-HASH = re.compile(r"\b[0-9a-f]{2}\b|[0-9a-f]{38,}")
 
 
 @dataclass
@@ -136,7 +134,7 @@ def mount_run(bench: Bench, program: Program, expected: dict[str, int]) -> Run:
             write_log(bench, program, bench.proxy.log())
     run = Run(runs[0].seconds, requests, kinds, runs[0].failure)
     if run.seconds is not None and run.failure is None:
-        found = bucket_manifest(bench, bucket) | manifest(out, "out/")
+        found = bucket_manifest(bench.server.client("s3"), bucket) | manifest(out, "out/")
         run.failure = difference(expected, found, program.stable)
     return run
 
@@ -162,7 +160,9 @@ def publish_run(bench: Bench) -> tuple[Run, Run]:
         if done[0].returncode != 0:
             through.failure = f"exit {done[0].returncode}: {done[0].stderr.strip()[-160:]}"
         else:
-            through.failure = difference(manifest(work), bucket_manifest(bench, bucket), True)
+            through.failure = difference(
+                manifest(work), bucket_manifest(bench.server.client("s3"), bucket), True
+            )
         return direct, through
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -173,35 +173,6 @@ def write_log(bench: Bench, program: Program, lines: list[str]) -> None:
     bench.request_log.mkdir(parents=True, exist_ok=True)
     name = "-".join(re.findall(r"[a-z0-9]+", program.name.lower()))[:48]
     (bench.request_log / f"{bench.host.name}-{name}.log").write_text("\n".join(lines) + "\n")
-
-
-def manifest(root: Path, prefix: str = "") -> dict[str, int]:
-    return {f"{prefix}{path}": (root / path).lstat().st_size for path in local_files(root)}
-
-
-def bucket_manifest(bench: Bench, bucket: str) -> dict[str, int]:
-    pages = bench.server.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return {
-        item["Key"]: item["Size"]
-        for page in pages
-        for item in page.get("Contents", [])
-        if not item["Key"].endswith("/")  # s3fs's directory markers
-    }
-
-
-def difference(expected: dict[str, int], found: dict[str, int], stable: bool) -> str | None:
-    """What the mount run left that the local run did not: paths and sizes, or for a program
-    whose names are hashes, the paths with every hash left out."""
-    if not stable:
-        shapes = [Counter(HASH.sub("#", path) for path in paths) for paths in (expected, found)]
-        if shapes[0] == shapes[1]:
-            return None
-        return f"wrong result: {shapes[0] - shapes[1]} missing, {shapes[1] - shapes[0]} extra"
-    missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
-    resized = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
-    if not (missing or extra or resized):
-        return None
-    return f"wrong result: missing {missing[:3]}, extra {extra[:3]}, other sizes {resized[:3]}"
 
 
 def one_program(bench: Bench, program: Program) -> tuple[Run, Run, Run]:
