@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmarks.direct_route import IN_FLIGHT, local_files, run_route, upload_tree
 from benchmarks.program_inputs import LISTING_FILES, make_inputs
-from benchmarks.program_results import bucket_manifest, difference, manifest
+from benchmarks.program_results import COPIED_OUT, bucket_manifest, difference, manifest
 from benchmarks.program_runs import EXTRACT, Run, as_sandbox_user, sandbox_owned, seed_local
 from benchmarks.programs import PROGRAMS, Program, Route, Seed, program_named
 from benchmarks.trial_client import parse_changes, trial_mount
@@ -51,7 +51,6 @@ TOOLS = ("git", "rsync", "tar", "sqlite3", "setpriv")
 @dataclass
 class Bench:
     server: MotoServer
-    link: Link
     proxy: WanProxy
     host: Host
     inputs: Path
@@ -60,6 +59,10 @@ class Bench:
     changes: list[str]
     request_log: Path | None
     settings: dict[str, str]
+
+    @property
+    def link(self) -> Link:
+        return Link(self.proxy.endpoint, self.proxy)
 
     def new_bucket(self) -> str:
         bucket = f"prog-{uuid.uuid4().hex[:10]}"
@@ -91,7 +94,16 @@ def local_run(bench: Bench, program: Program) -> tuple[Run, Path, Path]:
     work, out = bench.fresh_dir("local"), bench.fresh_dir("local-out")
     seed_local(program.seed, work, bench.inputs, bench.cap)
     run = as_sandbox_user(program.script, work, bench.inputs, out, bench.cap)
-    return run, work, out
+    return verified(bench, program, run, work, out), work, out
+
+
+def verified(bench: Bench, program: Program, run: Run, work: Path, out: Path) -> Run:
+    """The run, failed if the program's own check (untimed, where it ran) does not pass."""
+    if run.seconds is not None and run.failure is None and program.verify:
+        checked = as_sandbox_user(program.verify, work, bench.inputs, out, bench.cap)
+        if checked.seconds is None or checked.failure:
+            run.failure = f"its check ({program.verify.strip()}): {shown(checked, bench.cap)}"
+    return run
 
 
 def direct_run(bench: Bench, program: Program, result: Path) -> Run:
@@ -99,10 +111,10 @@ def direct_run(bench: Bench, program: Program, result: Path) -> Run:
     seed_bucket(bench, program, bucket)
     if program.route is Route.DELETE:  # the tree it deletes
         upload_tree(bench.server.client("s3"), bucket, bench.inputs, under="tree")
-    return direct_route(bench, program.route, bucket, result)
+    return timed_route(bench, program.route, bucket, result)
 
 
-def direct_route(bench: Bench, route_taken: Route, bucket: str, result: Path) -> Run:
+def timed_route(bench: Bench, route_taken: Route, bucket: str, result: Path) -> Run:
     s3 = s3_client(bench.server, bench.link.endpoint, in_flight=IN_FLIGHT)
     destination = bench.fresh_dir("direct-out")
     took: list[float] = []
@@ -132,9 +144,10 @@ def mount_run(bench: Bench, program: Program, expected: dict[str, int]) -> Run:
         requests, kinds = counted(bench.link, run_program)
         if bench.request_log is not None:
             write_log(bench, program, bench.proxy.log())
-    run = Run(runs[0].seconds, requests, kinds, runs[0].failure)
+        run = Run(runs[0].seconds, requests, kinds, runs[0].failure)
+        verified(bench, program, run, mount.dir, out)
     if run.seconds is not None and run.failure is None:
-        found = bucket_manifest(bench.server.client("s3"), bucket) | manifest(out, "out/")
+        found = bucket_manifest(bench.server.client("s3"), bucket) | manifest(out, COPIED_OUT)
         run.failure = difference(expected, found, program.stable)
     return run
 
@@ -146,7 +159,7 @@ def publish_run(bench: Bench) -> tuple[Run, Run]:
     work = Path(tempfile.mkdtemp(prefix="publish-", dir=bench.host.outside("/tmp")))
     try:
         seed_local(Seed.TREE, sandbox_owned(work), bench.inputs, bench.cap)
-        direct = direct_route(bench, Route.UPLOAD, bench.new_bucket(), work)
+        direct = timed_route(bench, Route.UPLOAD, bench.new_bucket(), work)
         bucket = bench.new_bucket()
         done: list[subprocess.CompletedProcess[str]] = []
         took: list[float] = []
@@ -183,7 +196,7 @@ def one_program(bench: Bench, program: Program) -> tuple[Run, Run, Run]:
         skipped = Run(None, failure="not run: the program failed on local disk")
         return local, skipped, skipped
     direct = direct_run(bench, program, result)
-    through = mount_run(bench, program, manifest(result) | manifest(out, "out/"))
+    through = mount_run(bench, program, manifest(result) | manifest(out, COPIED_OUT))
     return local, direct, through
 
 
@@ -226,7 +239,7 @@ def bench_setup(args: argparse.Namespace) -> Iterator[Bench]:
         ):
             sandbox_owned(scratch)
             yield Bench(
-                server, Link(proxy.endpoint, proxy), proxy, host, make_inputs(scratch), scratch,
+                server, proxy, host, make_inputs(scratch), scratch,
                 args.cap, parse_changes(args.client_options), args.request_log,
                 {FRESHNESS_SECONDS: args.freshness} if args.freshness else {},
             )  # fmt: skip
@@ -252,7 +265,12 @@ def main() -> int:
     args = parser.parse_args()
     names = [name for name in args.only if name != PUBLISH]
     programs = [program_named(name) for name in names] or ([] if args.only else list(PROGRAMS))
-    with_publish = not args.only or PUBLISH in args.only
+    if args.client_options and PUBLISH in args.only:
+        raise SystemExit(
+            "--only publish measures the mount's publisher, which a mount with --client-options "
+            "(s3fs alone) does not start: leave one of them out"
+        )
+    with_publish = (not args.only or PUBLISH in args.only) and not args.client_options
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         raise SystemExit(

@@ -10,6 +10,9 @@ from typing import Any
 
 from benchmarks.direct_route import local_files
 
+# Where the files a program copied out of the mount ($OUT) are listed: no bucket key or local
+# path starts with "$OUT/", so a file written to the wrong side cannot match.
+COPIED_OUT = "$OUT/"
 # A git object's name (its directory and the rest) or a pack's: hashes that differ run to run.
 HASH = re.compile(r"\b[0-9a-f]{2}\b|[0-9a-f]{38,}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks.program_inputs import LISTING_FILES
 from benchmarks.programs import Seed
-from harness.bucket_mounts import SANDBOX_UID
+from harness.bucket_mounts import AS_SANDBOX_USER, SANDBOX_UID
 
 # After the cap, how long the killed program may take to go (a FUSE call in flight ends within
 # s3fs's own request timeouts).
@@ -56,10 +56,7 @@ def sandbox_environment(inputs: Path, out: Path) -> dict[str, str]:
 
 def as_sandbox_user(script: str, cwd: Path, inputs: Path, out: Path, cap: float) -> Run:
     """bash -c script as uid 1000 in cwd; killed (its whole process group) at the cap."""
-    command = [
-        "setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
-        "bash", "-euc", script,
-    ]  # fmt: skip
+    command = [*AS_SANDBOX_USER, "bash", "-euc", script]
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -86,7 +83,8 @@ def seed_local(seed: Seed, work: Path, inputs: Path, cap: float) -> None:
     """The working directory's start on local disk, as the sandbox user would have it."""
     if seed is Seed.EXTRACTED:
         run = as_sandbox_user(EXTRACT, work, inputs, work, cap)
-        assert run.failure is None and run.seconds is not None, run
+        if run.failure or run.seconds is None:
+            raise SystemExit(f"the seed ({EXTRACT}) failed on local disk: {run.failure or 'cap'}")
     elif seed is Seed.LISTING:
         sandbox_owned(work / "listing")
         for number in range(LISTING_FILES):

@@ -42,6 +42,8 @@ class Program:
     # The same paths and sizes in every run; git's are not: its object and pack names are hashes
     # over commit times, so only the shape of its tree (hashes left out) is compared.
     stable: bool = True
+    # Run after the timed script, in the same directory, untimed: what the shape cannot show.
+    verify: str | None = None
 
 
 GIT = """
@@ -52,6 +54,15 @@ for name in module00.py module05.py module10.py module15.py module19.py; do
     echo "# changed" >> "$name"
 done
 git commit -qam "second" && git gc -q
+"""
+
+# The repository is whole (every object reads back and hashes right) and holds both commits.
+GIT_VERIFY = (
+    'git -C repo fsck --strict --no-progress && [ "$(git -C repo rev-list --count HEAD)" = 2 ]'
+)
+
+# Each entry's size and name, kept in $OUT so a listing that lost or changed one fails the check.
+LISTING = """ls -l listing | awk 'NR > 1 {print $5, $NF}' > "$OUT/listing"
 """
 
 WRITERS = """
@@ -68,7 +79,7 @@ for writer in "${{writers[@]}}"; do wait "$writer"; done
 
 PROGRAMS = (
     Program("`git init`, 20 files, two commits, `git gc`", GIT, Seed.NOTHING, Route.UPLOAD,
-            stable=False),
+            stable=False, verify=GIT_VERIFY),
     Program("`rsync -a` of a 300-file tree", 'rsync -a "$INPUTS/tree" .', Seed.NOTHING,
             Route.UPLOAD),
     Program("`tar -xf` of 300 small files in 60 directories", 'tar -xf "$INPUTS/tree.tar"',
@@ -92,7 +103,7 @@ PROGRAMS = (
     Program("64 MiB written, then read back",
             'cp "$INPUTS/big.bin" . && cmp "$INPUTS/big.bin" big.bin', Seed.NOTHING,
             Route.UPLOAD_DOWNLOAD),
-    Program(f"`ls -l` of {LISTING_FILES:,} files", "ls -l listing > /dev/null", Seed.LISTING,
+    Program(f"`ls -l` of {LISTING_FILES:,} files", LISTING, Seed.LISTING,
             Route.LIST),
     Program("`cp -r` of the 300-file tree out of the mount", 'cp -r tree "$OUT"/', Seed.TREE,
             Route.DOWNLOAD),

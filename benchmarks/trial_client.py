@@ -3,7 +3,7 @@ s3mount/client.py: the same command line the program would run (s3mount.client's
 the host's s3fs version), with options added or removed, started without the program's supervisor
 (which changes no request).
 
-    --client-options +enable_noobj_cache,-disable_noobj_cache,+stat_cache_expire=5
+    --client-options -enable_noobj_cache,+stat_cache_expire=5
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from harness.bucket_mounts import Host, ProgramMount, is_mounted, program_mount, unmount, wait_for
 from harness.moto_server import MotoServer
-from s3mount.client import CLIENT, client_environment, fuse_option, s3fs_options
+from s3mount.client import CLIENT, client_environment, fuse_option, s3fs_options, s3fs_version
 from s3mount.settings import load_mount_settings
 
 MOUNT_SECONDS = 30
@@ -29,7 +29,7 @@ def parse_changes(text: str) -> list[str]:
         if not re.fullmatch(r"\+[a-z_]+(=[^,]*)?|-[a-z_]+", change):
             raise SystemExit(
                 f"--client-options: {change!r} is neither +name[=value] nor -name "
-                "(example: +enable_noobj_cache,-disable_noobj_cache)"
+                "(example: +stat_cache_expire=5,-enable_noobj_cache)"
             )
     return changes
 
@@ -45,15 +45,6 @@ def changed(options: str, changes: list[str]) -> str:
     return ",".join(kept)
 
 
-def host_s3fs_version(host: Host) -> tuple[int, int] | None:
-    command = [CLIENT, "--version"]
-    if host.root is not None:
-        command = ["chroot", str(host.root), *command]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
-    found = re.search(r"V(\d+)\.(\d+)", output.stdout)
-    return (int(found[1]), int(found[2])) if found else None
-
-
 @contextmanager
 def trial_mount(
     server: MotoServer,
@@ -67,9 +58,10 @@ def trial_mount(
     to its flags."""
     mount = program_mount(bucket, endpoint, server.access_key, server.secret_key, host, **settings)
     loaded = load_mount_settings(mount.env)
-    options = changed(s3fs_options(loaded, host_s3fs_version(host)), changes)
+    options = changed(s3fs_options(loaded, s3fs_version(host.runner())), changes)
     log = f"{loaded.run_dir}/s3fs.log"
     command = [
+        *host.runner(),
         CLIENT,
         bucket,
         loaded.mount_dir,
@@ -77,8 +69,6 @@ def trial_mount(
         "-o",
         f"{options},logfile={fuse_option(log)}",
     ]
-    if host.root is not None:
-        command = ["chroot", str(host.root), *command]
     mount.dir.mkdir()
     mount.run_dir.mkdir()
     client = subprocess.Popen(command, env=client_environment(loaded))

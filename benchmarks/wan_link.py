@@ -28,14 +28,14 @@ class Link:
     endpoint: str
     proxy: WanProxy | None
 
-    def requests(self) -> int:
-        return self.proxy.requests() if self.proxy else 0
-
-    def kinds(self) -> dict[str, int]:
+    def counts(self) -> tuple[int, dict[str, int]]:
+        """The requests since the last reset, and how many of each kind (one read of the proxy's
+        figures, so the two agree)."""
         if self.proxy is None:
-            return {}
-        kinds: dict[str, int] = dict(self.proxy.stats()["byKind"])  # type: ignore[call-overload]
-        return kinds
+            return 0, {}
+        stats = self.proxy.stats()
+        kinds: dict[str, int] = dict(stats["byKind"])  # type: ignore[call-overload]
+        return int(str(stats["requests"])), kinds
 
     def reset(self) -> None:
         if self.proxy:
@@ -79,4 +79,4 @@ def counted(link: Link, action: Callable[[], object]) -> tuple[int, dict[str, in
     link.reset()
     action()
     time.sleep(SETTLE_SECONDS)
-    return link.requests(), link.kinds()
+    return link.counts()

@@ -26,6 +26,10 @@ from program.schema import config_keys
 from s3mount.mountpoint import mount_entry, set_immutable
 
 SANDBOX_UID = 1000
+# A command's prefix that runs it as the sandbox user, as the image's agent code runs.
+AS_SANDBOX_USER = (
+    "setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
+)  # fmt: skip
 
 
 def unmount(path: Path) -> None:
@@ -59,11 +63,15 @@ class Host:
     name: str
     root: Path | None = None
 
+    def runner(self) -> list[str]:
+        """What runs a command on this host: nothing here, chroot for another Debian."""
+        return [] if self.root is None else ["chroot", str(self.root)]
+
     def command(self, *args: str) -> list[str]:
         if self.root is None:
             return [sys.executable, str(mount_program()), *args]
         program = f"{PROGRAM_IN_CHROOT}/{mount_program().name}"
-        return ["chroot", str(self.root), "python3", program, *args]
+        return [*self.runner(), "python3", program, *args]
 
     def outside(self, inside: str) -> Path:
         """A path the program sees, as this test process sees it."""
@@ -139,15 +147,13 @@ class ProgramMount:
         self, source: Path, destination: Path, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """`s3mount publish SOURCE DESTINATION` as the sandbox user, where the host runs it."""
-        as_user = ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
         if self.host.root is None:  # the system's python, as in the image
             program = ["/usr/bin/python3", str(mount_program())]
         else:
-            as_user = ["chroot", str(self.host.root), *as_user]
             program = ["python3", f"{PROGRAM_IN_CHROOT}/{mount_program().name}"]
         paths = [self.host.inside(source), self.host.inside(destination)]
         return subprocess.run(
-            [*as_user, *program, "publish", *paths],
+            [*self.host.runner(), *AS_SANDBOX_USER, *program, "publish", *paths],
             env={"PATH": self.env["PATH"], "S3_MOUNT_RUN_DIR": self.env["S3_MOUNT_RUN_DIR"]},
             capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip

@@ -335,9 +335,6 @@ class WanProxy:
         stats: dict[str, object] = json.loads(self._call("GET", "/stats"))
         return stats
 
-    def requests(self) -> int:
-        return int(str(self.stats()["requests"]))
-
     def log(self) -> list[str]:
         """The requests since the last reset, in order: `KIND TARGET` each."""
         lines: list[str] = json.loads(self._call("GET", "/log"))

@@ -35,11 +35,12 @@ def fuse_option(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,")
 
 
-def s3fs_version() -> tuple[int, int] | None:
-    """The installed s3fs's version (1.90 in Debian 12, 1.95 in Debian 13); None if unknown."""
+def s3fs_version(runner: Sequence[str] = ()) -> tuple[int, int] | None:
+    """The installed s3fs's version (1.90 in Debian 12, 1.95 in Debian 13); None if unknown.
+    `runner` prefixes the command (a chroot, for the benchmarks' other hosts)."""
     try:
         result = subprocess.run(
-            [CLIENT, "--version"], capture_output=True, text=True, timeout=10, check=False
+            [*runner, CLIENT, "--version"], capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from harness.bucket_mounts import (
+    AS_SANDBOX_USER,
     SANDBOX_UID,
     Host,
     ProgramMount,
@@ -147,8 +148,7 @@ def test_no_permission_to_mount_as_the_sandbox_user(
     for path in (mount.root, *mount.root.rglob("*")):
         os.chown(path, SANDBOX_UID, SANDBOX_UID)
     completed = subprocess.run(
-        ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
-         *mount.host.command("mount")],
+        [*AS_SANDBOX_USER, *mount.host.command("mount")],
         env=mount.env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     mount.results.append(completed)
