@@ -16,6 +16,7 @@ from __future__ import annotations
 import array
 import json
 import os
+import resource
 import socket
 import stat
 import struct
@@ -110,8 +111,11 @@ NOT_A_FILE = "not a regular file (a pipe, socket or device): skipped"
 
 def tree(root: Path) -> Iterator[tuple[str, str | None]]:
     """Every entry under `root` that is no directory, relative to it, with why it cannot be
-    published (None: a regular file). Links are reported, never followed."""
-    for directory, subdirectories, names in os.walk(root):
+    published (None: a regular file). Links are reported, never followed; so is a directory
+    that cannot be listed."""
+    unlisted: list[OSError] = []
+    for directory, subdirectories, names in os.walk(root, onerror=unlisted.append):
+        yield from _reported(root, unlisted)
         here = Path(directory)
         linked = [d for d in subdirectories if (here / d).is_symlink()]
         for name in sorted([*names, *linked]):
@@ -123,6 +127,13 @@ def tree(root: Path) -> Iterator[tuple[str, str | None]]:
                 yield relative, None
             else:
                 yield relative, NOT_A_FILE
+    yield from _reported(root, unlisted)
+
+
+def _reported(root: Path, unlisted: list[OSError]) -> Iterator[tuple[str, str]]:
+    while unlisted:
+        failed = unlisted.pop(0)
+        yield os.path.relpath(failed.filename, root), f"cannot list: {failed.strerror}"
 
 
 def find_mount(destination: Path, run_dir: Path) -> tuple[StatusFile, Path]:
@@ -167,6 +178,16 @@ def _batches(source: Path, size: int, report: list[Entry]) -> Iterator[list[tupl
         yield batch
 
 
+def _descriptors_to_spare() -> int:
+    """How many files this process may hold open for a batch: its open-file limit, less what it
+    holds already and a few for walking the tree."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    spare = soft - len(list(Path("/proc/self/fd").iterdir())) - 8
+    if spare < 1:
+        raise PublishError(f"this process may open only {soft} files: raise it (ulimit -n)")
+    return spare
+
+
 def _answer(connection: socket.socket) -> dict[str, object]:
     """The publisher's next answer, past its "still working" messages; its refusal raised."""
     while True:
@@ -199,7 +220,7 @@ def publish(source: Path, destination: Path, run_dir: Path) -> list[Entry]:
             connection.connect(str(socket_path(status.path)))
         except OSError as refused:
             raise PublishError(f"the publisher does not answer ({refused.strerror})") from None
-        size = int(str(_answer(connection).get("batch", BATCH)))
+        size = min(int(str(_answer(connection).get("batch", BATCH))), _descriptors_to_spare())
         for batch in _batches(source, size, report):
             try:
                 message = {"destination": str(inside), "names": [n for n, _ in batch]}
