@@ -18,7 +18,8 @@ from s3mount import settings as known
 from s3mount.keyfile import write_key_file
 from s3mount.mounting import mount_reporting, stop_on_request, wait_for_attach
 from s3mount.mountpoint import mount_entry, probe
-from s3mount.publish import publish_command, serve_from_stdin
+from s3mount.publish import publish_command
+from s3mount.publisher import serve_from_stdin
 from s3mount.settings import (
     MountSettings,
     MountSettingsError,
@@ -156,7 +157,8 @@ def run_command(command: str, s: MountSettings, print_status: bool = False) -> i
             return EXIT_FAILED
         if command == "mount" and client is not None:
             start_watcher(status)
-            start_publisher(s, status, client.pid)
+            if not s.read_only:  # a read-only session could not write what it is handed
+                start_publisher(s, status, client.pid)
         if print_status:
             print(json.dumps(status.read()))
     return supervise(status, client) if command == "run" else 0

@@ -3,43 +3,38 @@ file is in the bucket, with a report per file, and no credential in the caller's
 
     python3 /usr/lib/e2b-sandbox/s3mount.pyz publish ./outputs /opt/sentient/results
 
-A publisher runs as root next to each mount (the mount program starts it and gives it the mount's
-own credentials, in memory only) and listens on a socket in the run dir. The caller, agent code
-running as `user`, walks its local tree as itself, opens each file and hands the publisher the
-open descriptors (SCM_RIGHTS): the publisher can read exactly what the caller could, never a path
-of its choosing, and writes each as one PUT under the mount's own prefix. The mount and the
-backend's mount see the files within the freshness bound, as any other change through S3.
+A publisher runs as root next to each writable mount (s3mount/publisher.py) and listens on a
+socket in the run dir. The caller, agent code running as `user`, walks its local tree as itself,
+opens the files one batch at a time and hands the publisher the open descriptors (SCM_RIGHTS): the
+publisher can read exactly what the caller could, never a path of its choosing, writes each as one
+PUT under the mount's own prefix, and answers each batch with its report before the next comes, so
+neither side ever holds more than a batch of descriptors. This module is the caller and the wire.
 """
 
 from __future__ import annotations
 
 import array
-import contextlib
 import json
-import mimetypes
 import os
+import resource
 import socket
+import stat
 import struct
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from s3mount import contract
-from s3mount.s3api import Credentials, S3Error, object_url, request, signed_headers
 from s3mount.status import StatusFile, log
 
-# Files in flight at once: S3 takes many small PUTs in parallel; each waits a round trip.
-IN_FLIGHT = 32
 # Descriptors a message may carry (the kernel's SCM_MAX_FD is 253).
 BATCH = 200
-# A file read whole to sign its payload; a larger one is streamed with an unsigned payload.
-SIGNED_MAX = 16 * 1024 * 1024
+# Seconds either side waits for the other's next message before calling it gone; the publisher
+# says it is still working well within this while a batch uploads.
+TIMEOUT = 60.0
 _HEADER = struct.Struct("!I")
+Entry = dict[str, object]
 
 
 class PublishError(Exception):
@@ -52,9 +47,11 @@ def socket_path(status_path: Path) -> Path:
 
 
 def key_for(prefix: str, destination: str, relative: str) -> str:
-    """The object key of a published file, refusing what could leave the mount's own prefix."""
-    parts = [p for p in f"{destination}/{relative}".split("/") if p]
-    if not parts or any(p in (".", "..") or contract.CONTROL_CHARACTERS.search(p) for p in parts):
+    """The object key of a published file, refusing what could leave the mount's own prefix
+    ("." is where it stands: the mount's root is the destination ".")."""
+    named = [p for p in relative.split("/") if p not in ("", ".")]
+    parts = [p for p in destination.split("/") if p not in ("", ".")] + named
+    if not named or any(p == ".." or contract.CONTROL_CHARACTERS.search(p) for p in parts):
         raise PublishError(f"{relative!r} under {destination!r} is no path inside the mount")
     return prefix + "/".join(parts)
 
@@ -62,7 +59,7 @@ def key_for(prefix: str, destination: str, relative: str) -> str:
 # --- the wire: length-prefixed JSON, descriptors alongside ------------------------------------
 
 
-def _send(connection: socket.socket, message: object, fds: Sequence[int] = ()) -> None:
+def send(connection: socket.socket, message: object, fds: Sequence[int] = ()) -> None:
     data = json.dumps(message).encode()
     frame = _HEADER.pack(len(data)) + data
     if fds:
@@ -73,10 +70,15 @@ def _send(connection: socket.socket, message: object, fds: Sequence[int] = ()) -
         connection.sendall(frame)
 
 
-def _receive(connection: socket.socket, max_fds: int = 0) -> tuple[object, list[int]]:
+def receive(connection: socket.socket, max_fds: int = 0) -> tuple[object, list[int]]:
+    """One message and the descriptors that came with it: fewer than were sent when the
+    receiver could not take them all (its open-file limit; the kernel drops the rest)."""
     fds: list[int] = []
     space = socket.CMSG_SPACE(max_fds * array.array("i").itemsize) if max_fds else 0
-    first, ancillary, _, _ = connection.recvmsg(1, space)
+    try:
+        first, ancillary, _, _ = connection.recvmsg(1, space)
+    except TimeoutError:
+        raise PublishError(f"the other side said nothing for {TIMEOUT:g} s") from None
     if not first:
         raise PublishError("the other side closed the connection")
     for level, kind, data in ancillary:
@@ -90,7 +92,10 @@ def _receive(connection: socket.socket, max_fds: int = 0) -> tuple[object, list[
 def _read_exactly(connection: socket.socket, size: int) -> bytes:
     chunks, left = [], size
     while left:
-        chunk = connection.recv(left)
+        try:
+            chunk = connection.recv(left)
+        except TimeoutError:
+            raise PublishError(f"the other side said nothing for {TIMEOUT:g} s") from None
         if not chunk:
             raise PublishError("the other side closed the connection")
         chunks.append(chunk)
@@ -98,144 +103,37 @@ def _read_exactly(connection: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-# --- the publisher (root) -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    bucket: str
-    prefix: str
-    region: str
-    endpoint: str
-    credentials: Credentials
-
-
-def upload(target: Target, key: str, fd: int) -> None:
-    """One file as one PUT, from the descriptor the caller opened, typed by its name as s3fs
-    types what it writes."""
-    url = object_url(target.bucket, key, target.region, target.endpoint)
-    kind = {"content-type": mimetypes.guess_type(key)[0] or "application/octet-stream"}
-    with os.fdopen(fd, "rb") as source:
-        size = os.fstat(source.fileno()).st_size
-        if size <= SIGNED_MAX:
-            body = source.read(size)
-            request("PUT", url, target.region, target.credentials, body=body, extra=kind)
-            return
-        _stream(url, target, source, size, kind)
-
-
-def _stream(url: str, target: Target, source: BinaryIO, size: int, kind: dict[str, str]) -> None:
-    import http.client
-    from urllib.parse import urlsplit
-
-    headers = signed_headers(
-        "PUT", url, target.region, target.credentials, "UNSIGNED-PAYLOAD",
-        {"content-length": str(size), **kind},
-    )  # fmt: skip
-    parts = urlsplit(url)
-    secure = parts.scheme == "https"
-    connection_type = http.client.HTTPSConnection if secure else http.client.HTTPConnection
-    connection = connection_type(parts.netloc, timeout=60)
-    try:
-        connection.request("PUT", parts.path, body=source, headers=headers)
-        answer = connection.getresponse()
-        text = answer.read(2000).decode("utf-8", errors="replace")
-        if answer.status >= 300:
-            code = text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else ""
-            raise S3Error(answer.status, code or f"HTTP {answer.status}")
-    finally:
-        connection.close()
-
-
-def _serve_one(connection: socket.socket, target: Target) -> None:
-    """One caller: its request, then its files in batches, then the report."""
-    with connection:
-        asked, _ = _receive(connection)
-        if not isinstance(asked, dict) or not isinstance(asked.get("destination"), str):
-            _send(connection, {"error": "expected {destination, count}"})
-            return
-        destination, count = asked["destination"], int(asked.get("count", 0))
-        report: list[dict[str, object]] = []
-        with ThreadPoolExecutor(IN_FLIGHT) as pool:
-            pending: list[tuple[str, Future[dict[str, object]]]] = []
-            while len(pending) < count:
-                batch, fds = _receive(connection, BATCH)
-                names = batch if isinstance(batch, list) else []
-                for name, fd in zip(names, fds, strict=False):
-                    pending.append((name, pool.submit(_publish_one, target, destination, name, fd)))
-                for fd in fds[len(names) :]:
-                    os.close(fd)
-                if not names:
-                    break
-            for name, future in pending:
-                report.append({"path": name, **future.result()})
-        _send(connection, {"report": report})
-
-
-def _publish_one(target: Target, destination: str, name: str, fd: int) -> dict[str, object]:
-    try:
-        key = key_for(target.prefix, destination, name)
-        upload(target, key, fd)
-    except (PublishError, S3Error, OSError) as failed:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        return {"ok": False, "error": str(failed)}
-    return {"ok": True, "key": key}
-
-
-def serve(status: StatusFile, target: Target, client_pid: int) -> int:
-    """Serves callers until the mount it belongs to is gone or handed over."""
-    path = socket_path(status.path)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    mine = path.stat().st_ino
-    # Anyone who may write to the mount may publish to it: the files come as their descriptors.
-    path.chmod(0o666)
-    listener.listen(16)
-    listener.settimeout(1.0)
-    try:
-        while status.read().get("pid") == client_pid:
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=_serve_one, args=(connection, target), daemon=True).start()
-    finally:
-        listener.close()
-        # A successor's socket may stand at the same path by now: only ours goes.
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_ino == mine:
-                path.unlink()
-    return 0
-
-
-def serve_from_stdin(status_path: Path) -> int:
-    """The publisher's entry: its credentials come on stdin (never argv, never the
-    environment), its mount from the status file."""
-    given = json.loads(sys.stdin.read())
-    status = StatusFile(status_path)
-    target = Target(
-        bucket=given["bucket"],
-        prefix=given["prefix"],
-        region=given["region"],
-        endpoint=given["endpoint"],
-        credentials=Credentials(given["accessKeyId"], given["secret"], given["token"]),
-    )
-    return serve(status, target, int(given["clientPid"]))
-
-
 # --- the caller (any user) ------------------------------------------------------------------
 
+SYMLINK = "a symbolic link: not followed; publish what it points to"
+NOT_A_FILE = "not a regular file (a pipe, socket or device): skipped"
 
-def files_under(root: Path) -> Iterator[Path]:
-    """Every regular file under `root`, relative to it (links are not followed)."""
-    for directory, _, names in os.walk(root):
-        for name in sorted(names):
-            path = Path(directory) / name
-            if path.is_file() and not path.is_symlink():
-                yield path.relative_to(root)
+
+def tree(root: Path) -> Iterator[tuple[str, str | None]]:
+    """Every entry under `root` that is no directory, relative to it, with why it cannot be
+    published (None: a regular file). Links are reported, never followed; so is a directory
+    that cannot be listed."""
+    unlisted: list[OSError] = []
+    for directory, subdirectories, names in os.walk(root, onerror=unlisted.append):
+        yield from _reported(root, unlisted)
+        here = Path(directory)
+        linked = [d for d in subdirectories if (here / d).is_symlink()]
+        for name in sorted([*names, *linked]):
+            path = here / name
+            relative = str(path.relative_to(root))
+            if path.is_symlink():
+                yield relative, SYMLINK
+            elif path.is_file():
+                yield relative, None
+            else:
+                yield relative, NOT_A_FILE
+    yield from _reported(root, unlisted)
+
+
+def _reported(root: Path, unlisted: list[OSError]) -> Iterator[tuple[str, str]]:
+    while unlisted:
+        failed = unlisted.pop(0)
+        yield os.path.relpath(failed.filename, root), f"cannot list: {failed.strerror}"
 
 
 def find_mount(destination: Path, run_dir: Path) -> tuple[StatusFile, Path]:
@@ -251,37 +149,89 @@ def find_mount(destination: Path, run_dir: Path) -> tuple[StatusFile, Path]:
     )
 
 
-def publish(source: Path, destination: Path, run_dir: Path) -> list[dict[str, object]]:
+def _open(source: Path, name: str) -> int | str:
+    """The file opened for the publisher, or why it could not be (never blocking on a pipe
+    that took a file's place since the walk)."""
+    try:
+        fd = os.open(source / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as refused:
+        return f"cannot read: {refused.strerror}"
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return NOT_A_FILE
+    return fd
+
+
+def _batches(source: Path, size: int, report: list[Entry]) -> Iterator[list[tuple[str, int]]]:
+    """The tree's files opened `size` at a time; what cannot be opened goes into the report."""
+    batch: list[tuple[str, int]] = []
+    for name, problem in tree(source):
+        opened = _open(source, name) if problem is None else problem
+        if isinstance(opened, str):
+            report.append({"path": name, "ok": False, "error": opened})
+            continue
+        batch.append((name, opened))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _descriptors_to_spare() -> int:
+    """How many files this process may hold open for a batch: its open-file limit, less what it
+    holds already and a few for walking the tree."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    spare = soft - len(list(Path("/proc/self/fd").iterdir())) - 8
+    if spare < 1:
+        raise PublishError(f"this process may open only {soft} files: raise it (ulimit -n)")
+    return spare
+
+
+def _answer(connection: socket.socket) -> dict[str, object]:
+    """The publisher's next answer, past its "still working" messages; its refusal raised."""
+    while True:
+        answer, _ = receive(connection)
+        if not isinstance(answer, dict):
+            raise PublishError(f"the publisher answered {answer!r}")
+        if "error" in answer:
+            raise PublishError(f"the publisher refused: {answer['error']}")
+        if "working" not in answer:
+            return answer
+
+
+def publish(source: Path, destination: Path, run_dir: Path) -> list[Entry]:
     """Copies the tree at `source` to `destination` (a path in the mount); the report per file."""
     if not source.is_dir():
         raise PublishError(f"{source} is not a directory: publish takes a directory's tree")
     status, inside = find_mount(destination, run_dir)
-    if status.read().get("ok") is not True:
-        raise PublishError(f"the bucket is not mounted ({status.read().get('error')})")
-    names = [str(p) for p in files_under(source)]
-    report: list[dict[str, object]] = []
-    opened: list[tuple[str, int]] = []
-    for name in names:
-        try:
-            opened.append((name, os.open(source / name, os.O_RDONLY | os.O_NOFOLLOW)))
-        except OSError as refused:
-            report.append({"path": name, "ok": False, "error": f"cannot read: {refused.strerror}"})
+    current = status.read()
+    if current.get("ok") is not True:
+        raise PublishError(f"the bucket is not mounted ({current.get('error')})")
+    if current.get("readOnly") is True:
+        raise PublishError(
+            f"the mount at {current.get('mountDir')} is read-only (a read-only session): nothing "
+            "can be published to it; attach the sandbox read-write to publish"
+        )
+    report: list[Entry] = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(TIMEOUT)
         try:
             connection.connect(str(socket_path(status.path)))
         except OSError as refused:
             raise PublishError(f"the publisher does not answer ({refused.strerror})") from None
-        _send(connection, {"destination": str(inside), "count": len(opened)})
-        for start in range(0, len(opened), BATCH):
-            batch = opened[start : start + BATCH]
-            _send(connection, [n for n, _ in batch], [fd for _, fd in batch])
-            for _, fd in batch:
-                os.close(fd)
-        answer, _ = _receive(connection)
-    if not isinstance(answer, dict) or "report" not in answer:
-        raise PublishError(f"the publisher refused: {answer}")
-    found = answer["report"]
-    return report + (found if isinstance(found, list) else [])
+        size = min(int(str(_answer(connection).get("batch", BATCH))), _descriptors_to_spare())
+        for batch in _batches(source, size, report):
+            try:
+                message = {"destination": str(inside), "names": [n for n, _ in batch]}
+                send(connection, message, [fd for _, fd in batch])
+            finally:
+                for _, fd in batch:
+                    os.close(fd)
+            found = _answer(connection).get("report")
+            report += found if isinstance(found, list) else []
+        send(connection, {"destination": str(inside), "names": []})
+    return report
 
 
 def publish_command(source: Path, destination: Path, run_dir: Path) -> int:
@@ -290,6 +240,9 @@ def publish_command(source: Path, destination: Path, run_dir: Path) -> int:
         report = publish(source, destination, run_dir)
     except PublishError as problem:
         log(f"publish: {problem}")
+        return 2
+    except OSError as failure:
+        log(f"publish: {failure.filename or source}: {failure.strerror or failure}")
         return 2
     failed = [entry for entry in report if entry.get("ok") is not True]
     for entry in failed:

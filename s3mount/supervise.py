@@ -145,7 +145,7 @@ def start_watcher(status: StatusFile) -> None:
 
 
 def start_publisher(s: MountSettings, status: StatusFile, client_pid: int) -> None:
-    """The mount's publisher (s3mount/publish.py), detached; the mount's credentials reach it on
+    """The mount's publisher (s3mount/publisher.py), detached; the mount's credentials reach it on
     its stdin, never in its argv or environment. Its pid goes into the status (the caller holds
     the mount's lock), and the mount is reported once the publisher listens."""
     publisher = _detached("publish-server", status, stdin=subprocess.PIPE)
@@ -158,6 +158,7 @@ def start_publisher(s: MountSettings, status: StatusFile, client_pid: int) -> No
         "secret": s.secret_access_key,
         "token": s.session_token,
         "clientPid": client_pid,
+        "uid": s.uid,
     }
     if publisher.stdin is not None:
         with publisher.stdin:
