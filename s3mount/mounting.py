@@ -55,8 +55,7 @@ def check_endpoint(s: MountSettings, seconds: float) -> None:
 
 def start_client(s: MountSettings, status: StatusFile, deadline: float) -> subprocess.Popen[bytes]:
     """Starts s3fs in a session of its own (it outlives this program) and waits for the mount."""
-    fd = os.open(status.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-    os.fchmod(fd, 0o600)
+    fd = status.open_log()
     offset = os.fstat(fd).st_size
     with os.fdopen(fd, "ab") as client_log:
         client = subprocess.Popen(

@@ -10,6 +10,7 @@ answers, and only then takes the next, with as many callers at once as its open-
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import mimetypes
 import os
@@ -23,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from s3mount.publish import BATCH, TIMEOUT, Entry, PublishError, key_for, receive, send, socket_path
 from s3mount.s3api import Credentials, S3Error, object_url, request, signed_headers
@@ -63,8 +65,8 @@ def upload(target: Target, key: str, fd: int) -> None:
         size = os.fstat(source.fileno()).st_size
         if size > PUT_MAX:
             raise PublishError(
-                f"{size} bytes, over S3's {PUT_MAX // 1024**3} GiB limit for one PUT: split it, "
-                "or upload it in parts (aws s3 cp)"
+                f"{size} bytes, over S3's {PUT_MAX // 1024**3} GiB limit for one PUT: copy it "
+                "into the mount instead (cp), which uploads it in parts"
             )
         if size <= SIGNED_MAX:
             body = source.read(size)
@@ -74,9 +76,6 @@ def upload(target: Target, key: str, fd: int) -> None:
 
 
 def _stream(url: str, target: Target, source: BinaryIO, size: int, kind: dict[str, str]) -> None:
-    import http.client
-    from urllib.parse import urlsplit
-
     headers = signed_headers(
         "PUT", url, target.region, target.credentials, "UNSIGNED-PAYLOAD",
         {"content-length": str(size), **kind},
@@ -100,10 +99,10 @@ def _publish_one(target: Target, destination: str, name: str, fd: int) -> Entry:
     try:
         key = key_for(target.prefix, destination, name)
         upload(target, key, fd)
-    except (PublishError, S3Error, OSError) as failed:
+    except (PublishError, S3Error, OSError, http.client.HTTPException) as failed:
         with contextlib.suppress(OSError):
             os.close(fd)
-        return {"ok": False, "error": str(failed)}
+        return {"ok": False, "error": str(failed) or type(failed).__name__}
     return {"ok": True, "key": key}
 
 
@@ -176,6 +175,23 @@ def _caller_slots() -> threading.Semaphore:
     return threading.Semaphore(max(1, (soft - RESERVED_FDS) // (BATCH + IN_FLIGHT)))
 
 
+def still_serving(status: StatusFile, client_pid: int) -> bool:
+    """Whether the mount this publisher belongs to still runs its client. A status file it cannot
+    open for a moment (out of descriptors while callers' files are in hand) says nothing: only a
+    status file gone or naming another client ends the publisher."""
+    try:
+        text = status.path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return True  # written atomically; a bad file is the writer's to report
+    return isinstance(found, dict) and found.get("pid") == client_pid
+
+
 def serve(status: StatusFile, target: Target, client_pid: int) -> int:
     """Serves callers until the mount it belongs to is gone or handed over."""
     path = socket_path(status.path)
@@ -190,7 +206,7 @@ def serve(status: StatusFile, target: Target, client_pid: int) -> int:
     listener.settimeout(1.0)
     slots = _caller_slots()
     try:
-        while status.read().get("pid") == client_pid:
+        while still_serving(status, client_pid):
             try:
                 connection, _ = listener.accept()
             except TimeoutError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -124,6 +125,8 @@ def request(
         raise S3Error(refused.code, code or f"HTTP {refused.code}") from None
     except (urllib.error.URLError, OSError) as failure:
         raise S3Error(0, str(getattr(failure, "reason", failure))) from None
+    except http.client.HTTPException as garbled:  # an answer that is no HTTP response
+        raise S3Error(0, f"a broken answer ({type(garbled).__name__})") from None
 
 
 def ensure_directory_marker(

@@ -91,6 +91,12 @@ class StatusFile:
             }
         )
 
+    def open_log(self) -> int:
+        """The client's log for appending (root only), for s3fs and the mount's own helpers."""
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)
+        return fd
+
     def log_text(self, offset: int = 0) -> str:
         try:
             with self.log_path.open("rb") as client_log:

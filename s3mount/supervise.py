@@ -126,15 +126,17 @@ def program_command() -> list[str]:
 
 def _detached(command: str, status: StatusFile, stdin: int) -> subprocess.Popen[bytes]:
     """This program's COMMAND for the mount behind STATUS, in a session of its own so it
-    outlives its caller, with a bare environment: nothing of the caller's (its keys) leaks in."""
-    return subprocess.Popen(
-        [*program_command(), command, "--status", str(status.path)],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
-        stdin=stdin,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    outlives its caller, with a bare environment: nothing of the caller's (its keys) leaks in.
+    What it says goes to the client's log (root only), where a failure of it can be read."""
+    with os.fdopen(status.open_log(), "ab") as client_log:
+        return subprocess.Popen(
+            [*program_command(), command, "--status", str(status.path)],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=client_log,
+            start_new_session=True,
+        )
 
 
 def start_watcher(status: StatusFile) -> None:

@@ -5,6 +5,7 @@ s3mount/publisher.py; with real mounts in tests/integration/test_publish.py)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -34,9 +35,11 @@ from s3mount.publisher import (
     SIGNED_MAX,
     Target,
     _serve_one,
+    still_serving,
     upload,
 )
 from s3mount.s3api import Credentials
+from s3mount.status import StatusFile
 
 
 @pytest.mark.parametrize(
@@ -207,3 +210,22 @@ def test_a_file_over_the_single_put_limit_fails_before_any_request(
     with pytest.raises(PublishError, match="over S3's 5 GiB limit for one PUT"):
         upload(target_at(fake_s3.endpoint), "huge.bin", os.open(huge, os.O_RDONLY))
     assert fake_s3.puts == []
+
+
+def test_the_publisher_serves_on_while_it_cannot_open_its_status_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Out of descriptors (callers' files in hand), reading the status fails for a moment: before,
+    # that read as "the mount is gone" and the publisher quit in the middle of a call.
+    status = StatusFile(tmp_path / "opt-sentient.json")
+    status.write({"pid": 41})
+    assert still_serving(status, 41) and not still_serving(status, 42)
+
+    def out_of_descriptors(*_args: object, **_kwargs: object) -> str:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(Path, "read_text", out_of_descriptors)
+    assert still_serving(status, 41)
+    monkeypatch.undo()
+    status.path.unlink()
+    assert not still_serving(status, 41)
