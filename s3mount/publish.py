@@ -77,25 +77,21 @@ def receive(connection: socket.socket, max_fds: int = 0) -> tuple[object, list[i
     space = socket.CMSG_SPACE(max_fds * array.array("i").itemsize) if max_fds else 0
     try:
         first, ancillary, _, _ = connection.recvmsg(1, space)
+        if not first:
+            raise PublishError("the other side closed the connection")
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += array.array("i", data[: len(data) - len(data) % 4]).tolist()
+        (size,) = _HEADER.unpack(first + _read_exactly(connection, _HEADER.size - 1))
+        return json.loads(_read_exactly(connection, size)), fds
     except TimeoutError:
         raise PublishError(f"the other side said nothing for {TIMEOUT:g} s") from None
-    if not first:
-        raise PublishError("the other side closed the connection")
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds += array.array("i", data[: len(data) - len(data) % 4]).tolist()
-    rest = _read_exactly(connection, _HEADER.size - 1)
-    (size,) = _HEADER.unpack(first + rest)
-    return json.loads(_read_exactly(connection, size)), fds
 
 
 def _read_exactly(connection: socket.socket, size: int) -> bytes:
     chunks, left = [], size
     while left:
-        try:
-            chunk = connection.recv(left)
-        except TimeoutError:
-            raise PublishError(f"the other side said nothing for {TIMEOUT:g} s") from None
+        chunk = connection.recv(left)
         if not chunk:
             raise PublishError("the other side closed the connection")
         chunks.append(chunk)

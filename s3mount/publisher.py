@@ -10,7 +10,6 @@ answers, and only then takes the next, with as many callers at once as its open-
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import mimetypes
 import os
@@ -23,11 +22,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-from urllib.parse import urlsplit
 
 from s3mount.publish import BATCH, TIMEOUT, Entry, PublishError, key_for, receive, send, socket_path
-from s3mount.s3api import Credentials, S3Error, object_url, request, signed_headers
+from s3mount.s3api import Credentials, S3Error, object_url, put_streamed, request
 from s3mount.status import StatusFile, log
 
 # Files in flight at once: S3 takes many small PUTs in parallel; each waits a round trip.
@@ -72,34 +69,14 @@ def upload(target: Target, key: str, fd: int) -> None:
             body = source.read(size)
             request("PUT", url, target.region, target.credentials, body=body, extra=kind)
             return
-        _stream(url, target, source, size, kind)
-
-
-def _stream(url: str, target: Target, source: BinaryIO, size: int, kind: dict[str, str]) -> None:
-    headers = signed_headers(
-        "PUT", url, target.region, target.credentials, "UNSIGNED-PAYLOAD",
-        {"content-length": str(size), **kind},
-    )  # fmt: skip
-    parts = urlsplit(url)
-    secure = parts.scheme == "https"
-    connection_type = http.client.HTTPSConnection if secure else http.client.HTTPConnection
-    connection = connection_type(parts.netloc, timeout=60)
-    try:
-        connection.request("PUT", parts.path, body=source, headers=headers)
-        answer = connection.getresponse()
-        text = answer.read(2000).decode("utf-8", errors="replace")
-        if answer.status >= 300:
-            code = text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else ""
-            raise S3Error(answer.status, code or f"HTTP {answer.status}")
-    finally:
-        connection.close()
+        put_streamed(url, target.region, target.credentials, source, size, kind)
 
 
 def _publish_one(target: Target, destination: str, name: str, fd: int) -> Entry:
     try:
         key = key_for(target.prefix, destination, name)
         upload(target, key, fd)
-    except (PublishError, S3Error, OSError, http.client.HTTPException) as failed:
+    except (PublishError, S3Error, OSError) as failed:
         with contextlib.suppress(OSError):
             os.close(fd)
         return {"ok": False, "error": str(failed) or type(failed).__name__}

@@ -1,5 +1,6 @@
 """A minimal S3 client in the standard library: Signature Version 4 over urllib, for the few
-requests the mount program makes itself (a prefix's directory marker) and nothing more.
+requests the mount program makes itself (a prefix's directory marker, the publisher's PUTs) and
+nothing more.
 
 It signs with the same credentials s3fs gets, session token included, and talks to AWS
 (virtual-hosted addressing) or to an S3-compatible endpoint (path-style, as s3fs is told).
@@ -14,6 +15,7 @@ import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import BinaryIO
 from urllib.parse import quote, urlsplit
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -120,13 +122,50 @@ def request(
         with urllib.request.urlopen(outgoing, timeout=timeout) as response:  # noqa: S310
             return int(response.status)
     except urllib.error.HTTPError as refused:
-        text = refused.read(2000).decode("utf-8", errors="replace")
-        code = text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else ""
-        raise S3Error(refused.code, code or f"HTTP {refused.code}") from None
+        raise _refusal(refused.code, refused.read(2000)) from None
     except (urllib.error.URLError, OSError) as failure:
         raise S3Error(0, str(getattr(failure, "reason", failure))) from None
     except http.client.HTTPException as garbled:  # an answer that is no HTTP response
         raise S3Error(0, f"a broken answer ({type(garbled).__name__})") from None
+
+
+def put_streamed(
+    url: str,
+    region: str,
+    credentials: Credentials,
+    source: BinaryIO,
+    size: int,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """One PUT of `size` bytes read from `source` as they are sent (an unsigned payload: the
+    body is never held whole in memory). Raises S3Error as `request` does."""
+    headers = signed_headers(
+        "PUT", url, region, credentials, "UNSIGNED-PAYLOAD",
+        {"content-length": str(size), **(extra or {})},
+    )  # fmt: skip
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    connection_type = http.client.HTTPSConnection if secure else http.client.HTTPConnection
+    connection = connection_type(parts.netloc, timeout=60)
+    try:
+        connection.request("PUT", parts.path, body=source, headers=headers)
+        answer = connection.getresponse()
+        text = answer.read(2000)
+        if answer.status >= 300:
+            raise _refusal(answer.status, text)
+    except OSError as failure:
+        raise S3Error(0, str(failure)) from None
+    except http.client.HTTPException as garbled:
+        raise S3Error(0, f"a broken answer ({type(garbled).__name__})") from None
+    finally:
+        connection.close()
+
+
+def _refusal(status: int, body: bytes) -> S3Error:
+    """S3's refusal, named by the error code in its body."""
+    text = body.decode("utf-8", errors="replace")
+    code = text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else ""
+    return S3Error(status, code or f"HTTP {status}")
 
 
 def ensure_directory_marker(
