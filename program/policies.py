@@ -247,7 +247,7 @@ def session_policy(
         if region is None:
             raise SessionPolicyError("a region is needed with a KMS key: it is used through S3")
         statements.append(_kms_through_s3(kms_key_arn, region))
-    document = {"Version": "2012-10-17", "Statement": statements}
+    document = _document(*statements)
     size = len(packed(document))
     if size > SESSION_POLICY_MAX:
         raise SessionPolicyError(

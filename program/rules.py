@@ -9,12 +9,11 @@ An empty list means the value is good. Pure, standard library only.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from program.policies import federated_users_arn, sandbox_access_policy
+from program.policies import federated_users_arn, packed, sandbox_access_policy
 from s3mount import contract
 
 
@@ -227,7 +226,7 @@ def key_prefixes(
         federated_users_arn("0" * 12, partition_of(stack_region)) if issues_sessions else None
     )
     document = sandbox_access_policy(longest, prefixes, kms_key, stack_region, sessions)
-    size = len(json.dumps(document, separators=(",", ":")))
+    size = len(packed(document))
     if size > GROUP_POLICY_MAX:
         problems.append(
             Problem(

@@ -95,8 +95,7 @@ def service_wide(pattern: str) -> bool:
 
 def touches_service(pattern: str, service: str) -> bool:
     """Whether the entry can cover some action of `service` (its part before the colon)."""
-    prefix = pattern.split(":", 1)[0] if ":" in pattern else pattern
-    return prefix == "*" or fnmatchcase(service, prefix.lower())
+    return fnmatchcase(service, pattern.split(":", 1)[0].lower())
 
 
 def every_resource(arn: str) -> bool:

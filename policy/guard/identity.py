@@ -12,6 +12,7 @@ from . import documents
 from .context import StackContext
 from .findings import Finding, finding
 from .props import get, items
+from .storage import BUCKET_POLICY
 
 USER = "aws:iam/user:User"
 ACCESS_KEY = "aws:iam/accessKey:AccessKey"
@@ -31,7 +32,6 @@ USER_POLICY_TYPES = (
 # policy) may do. Which group the sandbox user joins is a computed name, so every identity policy
 # of the stack is held to the sandbox's limits; none of them needs more.
 IDENTITY_POLICY_TYPES = (GROUP_POLICY, MANAGED_POLICY, ROLE_POLICY, USER_POLICY)
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 DOCUMENT_TYPES = (*IDENTITY_POLICY_TYPES, BUCKET_POLICY)
 
 

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs
-from pulumi_policy.proxy import UnknownValueError
 
 from .context import StackContext
 from .findings import Finding, finding
-from .props import get, plain
+from .props import get, known, plain
 
 DOCKER_IMAGE = "docker:index/image:Image"
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
@@ -78,9 +77,7 @@ def bases(dockerfile: str, build_args: Mapping[str, str]) -> list[str]:
 
 
 def _dockerfile(build: Any, context: StackContext) -> Path:
-    named = plain(get(build, "dockerfile")) or str(
-        Path(get(build, "context") or ".") / "Dockerfile"
-    )
+    named = get(build, "dockerfile") or str(Path(get(build, "context") or ".") / "Dockerfile")
     path = Path(named)
     return path if path.is_absolute() else context.project_dir / path
 
@@ -120,13 +117,6 @@ def built_for_e2b(r: ResourceValidationArgs, context: StackContext) -> list[Find
     return results
 
 
-def _known(props: Any, *path: str) -> Any:
-    try:
-        return get(props, *path)
-    except UnknownValueError:
-        return None
-
-
 def registry_of(image_name: str) -> str | None:
     """The registry an image name pushes to, as Docker reads it (none: Docker Hub's library)."""
     first, _, rest = image_name.partition("/")
@@ -164,10 +154,10 @@ def pushed_to_own_repository(resources: Sequence[PolicyResource]) -> list[Findin
     """Its outputs: an image named in a registry is in one of this stack's repositories (by
     name, or in a first preview by its name's dependency on one)."""
     repositories = [r for r in resources if r.resource_type == ECR_REPOSITORY]
-    urls = [url for url in (_known(r.props, "repositoryUrl") for r in repositories) if url]
+    urls = [url for url in (known(r.props, "repositoryUrl") for r in repositories) if url]
     results = []
     for image in (r for r in resources if r.resource_type == DOCKER_IMAGE):
-        name = _known(image.props, "imageName")
+        name = known(image.props, "imageName")
         if name is None:
             depended = {d.urn for d in image.property_dependencies.get("imageName", [])}
             ours = any(r.urn in depended for r in repositories)

@@ -50,6 +50,14 @@ def get(props: Any, *path: str | int, default: Any = None) -> Any:
     return plain(value)
 
 
+def known(props: Any, *path: str) -> Any:
+    """`get`, with None for a value a preview cannot know yet (for matching, not for a verdict)."""
+    try:
+        return get(props, *path)
+    except UnknownValueError:
+        return None
+
+
 def items(value: Any) -> list[Any]:
     """A list property's items ([] when missing), each unwrapped."""
     found = plain(value)

@@ -18,10 +18,10 @@ from pulumi_policy import PolicyResource, ResourceValidationArgs
 from .context import StackContext
 from .findings import Finding, Resource, finding
 from .identity import ACCESS_KEY
+from .image import DOCKER_IMAGE
 from .props import Leaf, leaves
 
 STACK = "pulumi:pulumi:Stack"
-DOCKER_IMAGE = "docker:index/image:Image"
 E2B_TEMPLATE = "pulumi-python:dynamic/template:E2BTemplate"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 E2B_KEY = "the E2B API key"
@@ -80,11 +80,15 @@ def _unmarked(
     return results
 
 
+def _config_credentials(context: StackContext) -> dict[str, str]:
+    """The stack config's credentials (the E2B key), long enough to be recognised."""
+    key = context.e2b_api_key
+    return {key: E2B_KEY} if key and len(key) >= MIN_CREDENTIAL_LENGTH else {}
+
+
 def secret_inputs(r: ResourceValidationArgs, context: StackContext) -> list[Finding]:
     found = list(leaves(r.props))
-    known = _credentials(r, CREDENTIAL_INPUTS, found)
-    if context.e2b_api_key and len(context.e2b_api_key) >= MIN_CREDENTIAL_LENGTH:
-        known[context.e2b_api_key] = E2B_KEY
+    known = _credentials(r, CREDENTIAL_INPUTS, found) | _config_credentials(context)
     results = _unmarked(r, found, known, recognise=True)
     missing = [
         name
@@ -109,6 +113,5 @@ def secrets_everywhere(resources: Sequence[PolicyResource], context: StackContex
     known: dict[str, str] = {}
     for r in resources:
         known.update(_credentials(r, CREDENTIAL_OUTPUTS, found[r.urn]))
-    if context.e2b_api_key and len(context.e2b_api_key) >= MIN_CREDENTIAL_LENGTH:
-        known[context.e2b_api_key] = E2B_KEY
+    known |= _config_credentials(context)
     return [f for r in resources for f in _unmarked(r, found[r.urn], known, recognise=False)]

@@ -10,12 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs
-from pulumi_policy.proxy import UnknownValueError
 
 from . import documents
 from .context import StackContext
 from .findings import Finding, Resource, finding
-from .props import get, items
+from .props import get, items, known
 
 BUCKET = "aws:s3/bucket:Bucket"
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -181,13 +180,6 @@ def kms_in_prod(r: ResourceValidationArgs, context: StackContext) -> list[Findin
 # --- the whole stack ------------------------------------------------------------------------
 
 
-def _known(props: Any, *path: str) -> Any:
-    try:
-        return get(props, *path)
-    except UnknownValueError:
-        return None
-
-
 def attached_buckets(
     companion: PolicyResource, buckets: Sequence[PolicyResource]
 ) -> list[PolicyResource]:
@@ -195,10 +187,10 @@ def attached_buckets(
     preview), else by the bucket's name."""
     depended = {d.urn for d in companion.property_dependencies.get("bucket", [])}
     by_dependency = [b for b in buckets if b.urn in depended]
-    name = _known(companion.props, "bucket")
+    name = known(companion.props, "bucket")
     if by_dependency or name is None:
         return by_dependency
-    return [b for b in buckets if name in (_known(b.props, "bucket"), _known(b.props, "id"))]
+    return [b for b in buckets if name in (known(b.props, "bucket"), known(b.props, "id"))]
 
 
 def _attached(resources: Sequence[PolicyResource], type_: str) -> dict[str, list[PolicyResource]]:

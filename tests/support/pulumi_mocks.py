@@ -36,15 +36,15 @@ class RecordedResource:
 
     @property
     def parent_name(self) -> str:
-        return _urn_name(self.options.parent_urn)
+        return urn_name(self.options.parent_urn)
 
     @property
     def parent_type(self) -> str:
-        return _urn_type(self.options.parent_urn)
+        return urn_type(self.options.parent_urn)
 
     @property
     def dependency_names(self) -> set[str]:
-        return {_urn_name(urn) for urn in self.options.dependency_urns}
+        return {urn_name(urn) for urn in self.options.dependency_urns}
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,11 @@ class ResourceOptionsSeen:
     additional_secret_outputs: tuple[str, ...] = ()
 
 
-def _urn_name(urn: str) -> str:
+def urn_name(urn: str) -> str:
     return urn.rsplit("::", 1)[1] if "::" in urn else ""
 
 
-def _urn_type(urn: str) -> str:
+def urn_type(urn: str) -> str:
     return urn.split("::")[2].split("$")[-1] if urn.count("::") >= 3 else ""
 
 

@@ -36,7 +36,13 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy.guard import pack, secrets, wire
 from tests.support.program import ProgramRun, run_program
-from tests.support.pulumi_mocks import RecordedResource, RecordingMocks, install_mocks
+from tests.support.pulumi_mocks import (
+    RecordedResource,
+    RecordingMocks,
+    install_mocks,
+    urn_name,
+    urn_type,
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ def options(
 def urn(parent: str, type_: str, name: str) -> str:
     """The URN the engine (and the mock monitor) gives a resource."""
     if parent:
-        type_ = f"{parent.split('::')[2].split('$')[-1]}${type_}"
+        type_ = f"{urn_type(parent)}${type_}"
     return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
 
@@ -113,7 +119,7 @@ def stack_resources(run: ProgramRun) -> list[PolicyResource]:
         secrets.STACK,
         engine_props(run.outputs, sorted(run.secret_outputs)),
         stack_urn(),
-        stack_urn().rsplit("::", 1)[-1],
+        urn_name(stack_urn()),
         options(),
         None,
         None,

@@ -29,8 +29,8 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.guard import pack, secrets, storage, wire
 from program.settings import PROJECT
-from tests.support.program import TEST_E2B_API_KEY, run_program
-from tests.support.pulumi_mocks import RecordedResource, RecordingMocks
+from tests.support.program import E2B_API_KEY, TEST_E2B_API_KEY, run_program
+from tests.support.pulumi_mocks import RecordedResource, RecordingMocks, urn_name
 from tests.unit.policy.conftest import OnStack
 from tests.unit.policy.engine_view import stack_urn, urn
 
@@ -136,7 +136,7 @@ def test_stack_outputs_reach_a_stack_policy_with_their_markers(servicer: Any) ->
         return analyzer_pb2.AnalyzerResource(
             type=secrets.STACK,
             urn=stack_urn(),
-            name=stack_urn().rsplit("::", 1)[-1],
+            name=urn_name(stack_urn()),
             properties=_struct({"secretAccessKey": secret_access_key}),
         )
 
@@ -157,7 +157,7 @@ def test_stack_outputs_reach_a_stack_policy_with_their_markers(servicer: Any) ->
 def served_pack(repo_root: Path) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     stack_env = {
         "PULUMI_CONFIG": json.dumps(
-            {f"{PROJECT}:environment": "dev", f"{PROJECT}:e2bApiKey": TEST_E2B_API_KEY}
+            {f"{PROJECT}:environment": "dev", E2B_API_KEY: TEST_E2B_API_KEY}
         ),
         "PULUMI_PROJECT": PROJECT,
         "PULUMI_STACK": "dev",

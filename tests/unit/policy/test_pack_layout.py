@@ -10,16 +10,6 @@ from pathlib import Path
 
 import yaml
 
-PROGRAM_PACKAGES = {
-    "program",
-    "components",
-    "s3mount",
-    "backend_host",
-    "ci_tools",
-    "harness",
-    "tests",
-}
-
 
 def _imported(path: Path) -> set[str]:
     found = set()
@@ -32,10 +22,12 @@ def _imported(path: Path) -> set[str]:
 
 
 def test_the_pack_imports_nothing_of_the_program(repo_root: Path) -> None:
+    # Every package of the repository but the pack, as it stands (tests and harness included).
+    program_packages = {p.parent.name for p in repo_root.glob("*/__init__.py")} - {"policy"}
     sources = sorted((repo_root / "policy").rglob("*.py"))
     assert len(sources) >= 5
     for source in sources:
-        assert _imported(source) & PROGRAM_PACKAGES == set(), source
+        assert _imported(source) & program_packages == set(), source
 
 
 def test_the_pack_runs_in_the_projects_virtualenv_with_its_pinned_sdk(repo_root: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from pulumi.runtime.rpc import wrap_rpc_secret
 
 from policy.guard import identity, secrets
+from policy.guard.image import DOCKER_IMAGE
 from tests.unit.policy.conftest import OnStack
 from tests.unit.policy.engine_view import member, resource, violations
 
@@ -45,10 +46,10 @@ def test_the_templates_credentials_must_be_marked_and_kept_secret(on_stack: OnSt
 def test_the_registry_password_and_the_stored_key_must_be_marked() -> None:
     registry = {"server": "123.dkr.ecr.us-east-1.amazonaws.com", "username": "AWS"}
     image = {"imageName": "x:1", "registry": {**registry, "password": ECR_PASSWORD}}
-    (found,) = violations("secrets-in-inputs", resource(secrets.DOCKER_IMAGE, image, "img"))
+    (found,) = violations("secrets-in-inputs", resource(DOCKER_IMAGE, image, "img"))
     assert '"img": registry.password carries a registry password in plain text' in found.message
     image["registry"] = wrap_rpc_secret({**registry, "password": ECR_PASSWORD})
-    assert violations("secrets-in-inputs", resource(secrets.DOCKER_IMAGE, image)) == []
+    assert violations("secrets-in-inputs", resource(DOCKER_IMAGE, image)) == []
     stored = {"secretString": f'{{"AWS_SECRET_ACCESS_KEY": "{KEY_SECRET}"}}'}
     (found,) = violations("secrets-in-inputs", resource(secrets.SECRET_VERSION, stored, "v"))
     assert '"v": secretString carries an access key\'s secret in plain text' in found.message
@@ -59,13 +60,13 @@ def test_the_registry_password_and_the_stored_key_must_be_marked() -> None:
 def test_the_key_rendered_into_build_args_must_be_marked() -> None:
     args = {"SANDBOX_CREDENTIALS": f'AWS_SECRET_ACCESS_KEY="{KEY_SECRET}"\n', "X": "1"}
     image = {"imageName": "x:1", "build": {"platform": "linux/amd64", "args": args}}
-    (found,) = violations("secrets-in-inputs", resource(secrets.DOCKER_IMAGE, image, "img"))
+    (found,) = violations("secrets-in-inputs", resource(DOCKER_IMAGE, image, "img"))
     assert '"img": build.args.SANDBOX_CREDENTIALS carries an access key\'s secret' in found.message
     args["SANDBOX_CREDENTIALS"] = wrap_rpc_secret(args["SANDBOX_CREDENTIALS"])
-    assert violations("secrets-in-inputs", resource(secrets.DOCKER_IMAGE, image)) == []
+    assert violations("secrets-in-inputs", resource(DOCKER_IMAGE, image)) == []
     # Naming the variable without a value is no credential.
     empty = {"build": {"args": {"SANDBOX_CREDENTIALS": 'AWS_SECRET_ACCESS_KEY=""\n'}}}
-    assert violations("secrets-in-inputs", resource(secrets.DOCKER_IMAGE, empty)) == []
+    assert violations("secrets-in-inputs", resource(DOCKER_IMAGE, empty)) == []
 
 
 def test_the_e2b_key_from_the_stacks_config_is_found_in_any_input(on_stack: OnStack) -> None:
