@@ -15,7 +15,9 @@ from boto3.s3.transfer import TransferConfig
 
 from benchmarks.programs import Route
 
-IN_FLIGHT = 32
+# As many requests in flight as the mount's publisher keeps: the two routes compare like for like.
+from s3mount.publisher import IN_FLIGHT
+
 LARGE = 8 * 1024 * 1024
 TRANSFER = TransferConfig(
     multipart_threshold=LARGE, multipart_chunksize=LARGE, max_concurrency=IN_FLIGHT
@@ -23,7 +25,8 @@ TRANSFER = TransferConfig(
 
 
 def local_files(root: Path) -> list[Path]:
-    """Every regular file and symbolic link under root, relative to it."""
+    """Everything under root that is no directory (links to directories are left out), relative
+    to it."""
     found = []
     for directory, _subdirectories, files in os.walk(root):
         found += [(Path(directory) / name).relative_to(root) for name in files]

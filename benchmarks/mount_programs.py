@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.direct_route import IN_FLIGHT, local_files, run_route, upload_tree
+from benchmarks.direct_route import local_files, run_route, upload_tree
 from benchmarks.program_inputs import LISTING_FILES, make_inputs
 from benchmarks.program_results import COPIED_OUT, bucket_manifest, difference, manifest
 from benchmarks.program_runs import EXTRACT, Run, as_sandbox_user, sandbox_owned, seed_local
@@ -40,6 +40,7 @@ from harness.moto_server import MotoServer, start_moto
 from harness.paths import REPO_ROOT
 from harness.wan_proxy import WanProxy
 from s3mount.contract import FRESHNESS_SECONDS
+from s3mount.publisher import IN_FLIGHT
 
 DEFAULT_CAP = 300
 # --only's name for the row of `s3mount publish`, which is no script in the mount.
@@ -94,16 +95,16 @@ def local_run(bench: Bench, program: Program) -> tuple[Run, Path, Path]:
     work, out = bench.fresh_dir("local"), bench.fresh_dir("local-out")
     seed_local(program.seed, work, bench.inputs, bench.cap)
     run = as_sandbox_user(program.script, work, bench.inputs, out, bench.cap)
-    return verified(bench, program, run, work, out), work, out
+    verify(bench, program, run, work, out)
+    return run, work, out
 
 
-def verified(bench: Bench, program: Program, run: Run, work: Path, out: Path) -> Run:
-    """The run, failed if the program's own check (untimed, where it ran) does not pass."""
+def verify(bench: Bench, program: Program, run: Run, work: Path, out: Path) -> None:
+    """Fails the run if the program's own check (untimed, where it ran) does not pass."""
     if run.seconds is not None and run.failure is None and program.verify:
         checked = as_sandbox_user(program.verify, work, bench.inputs, out, bench.cap)
         if checked.seconds is None or checked.failure:
             run.failure = f"its check ({program.verify.strip()}): {shown(checked, bench.cap)}"
-    return run
 
 
 def direct_run(bench: Bench, program: Program, result: Path) -> Run:
@@ -145,7 +146,7 @@ def mount_run(bench: Bench, program: Program, expected: dict[str, int]) -> Run:
         if bench.request_log is not None:
             write_log(bench, program, bench.proxy.log())
         run = Run(runs[0].seconds, requests, kinds, runs[0].failure)
-        verified(bench, program, run, mount.dir, out)
+        verify(bench, program, run, mount.dir, out)
     if run.seconds is not None and run.failure is None:
         found = bucket_manifest(bench.server.client("s3"), bucket) | manifest(out, COPIED_OUT)
         run.failure = difference(expected, found, program.stable)

@@ -91,7 +91,5 @@ def seed_local(seed: Seed, work: Path, inputs: Path, cap: float) -> None:
             (work / "listing" / f"{number:04d}").write_bytes(b"x")
     elif seed is Seed.TREE:
         shutil.copytree(inputs / "tree", work / "tree")
-        for directory, _subdirectories, files in os.walk(work / "tree"):
-            os.chown(directory, SANDBOX_UID, SANDBOX_UID)
-            for name in files:
-                os.chown(Path(directory) / name, SANDBOX_UID, SANDBOX_UID)
+        for path in (work / "tree", *(work / "tree").rglob("*")):
+            os.chown(path, SANDBOX_UID, SANDBOX_UID)

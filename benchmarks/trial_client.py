@@ -13,10 +13,11 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from harness.bucket_mounts import Host, ProgramMount, is_mounted, program_mount, unmount, wait_for
 from harness.moto_server import MotoServer
-from s3mount.client import CLIENT, client_environment, fuse_option, s3fs_options, s3fs_version
+from s3mount.client import client_environment, s3fs_command, s3fs_version
 from s3mount.settings import load_mount_settings
 
 MOUNT_SECONDS = 30
@@ -58,17 +59,10 @@ def trial_mount(
     to its flags."""
     mount = program_mount(bucket, endpoint, server.access_key, server.secret_key, host, **settings)
     loaded = load_mount_settings(mount.env)
-    options = changed(s3fs_options(loaded, s3fs_version(host.runner())), changes)
     log = f"{loaded.run_dir}/s3fs.log"
-    command = [
-        *host.runner(),
-        CLIENT,
-        bucket,
-        loaded.mount_dir,
-        "-f",
-        "-o",
-        f"{options},logfile={fuse_option(log)}",
-    ]
+    command = s3fs_command(loaded, Path(log), s3fs_version(host.runner()))
+    command[-1] = options = changed(command[-1], changes)  # the -o list
+    command = [*host.runner(), *command]
     mount.dir.mkdir()
     mount.run_dir.mkdir()
     client = subprocess.Popen(command, env=client_environment(loaded))

@@ -26,10 +26,15 @@ from program.schema import config_keys
 from s3mount.mountpoint import mount_entry, set_immutable
 
 SANDBOX_UID = 1000
-# A command's prefix that runs it as the sandbox user, as the image's agent code runs.
-AS_SANDBOX_USER = (
-    "setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
-)  # fmt: skip
+
+
+def as_user(uid: int) -> tuple[str, ...]:
+    """A command's prefix that runs it as `uid`, with no other group."""
+    return ("setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups")
+
+
+# How the image's agent code runs.
+AS_SANDBOX_USER = as_user(SANDBOX_UID)
 
 
 def unmount(path: Path) -> None:
@@ -144,16 +149,17 @@ class ProgramMount:
         return result
 
     def publish_as_user(
-        self, source: Path, destination: Path, timeout: float = 120
+        self, source: Path, destination: Path, timeout: float = 120, uid: int = SANDBOX_UID
     ) -> subprocess.CompletedProcess[str]:
-        """`s3mount publish SOURCE DESTINATION` as the sandbox user, where the host runs it."""
+        """`s3mount publish SOURCE DESTINATION` as the sandbox user (or `uid`), where the host
+        runs it."""
         if self.host.root is None:  # the system's python, as in the image
             program = ["/usr/bin/python3", str(mount_program())]
         else:
             program = ["python3", f"{PROGRAM_IN_CHROOT}/{mount_program().name}"]
         paths = [self.host.inside(source), self.host.inside(destination)]
         return subprocess.run(
-            [*self.host.runner(), *AS_SANDBOX_USER, *program, "publish", *paths],
+            [*self.host.runner(), *as_user(uid), *program, "publish", *paths],
             env={"PATH": self.env["PATH"], "S3_MOUNT_RUN_DIR": self.env["S3_MOUNT_RUN_DIR"]},
             capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip

@@ -28,6 +28,8 @@ E2B_FINALIZE = textwrap.dedent(
     passwd -d user && passwd -d root
     """
 )
+# The mount program as the image's agent code runs it (e2b.Dockerfile puts it there).
+MOUNT_PROGRAM = "python3 /usr/lib/e2b-sandbox/s3mount.pyz"
 # Stand-ins for Jupyter and the code-interpreter server: they record who they run as, serve
 # Jupyter's status so the start command moves on, then wait.
 FAKE_SERVERS = textwrap.dedent(

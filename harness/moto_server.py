@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from harness.ports import free_port, stop
 
@@ -44,15 +45,22 @@ class MotoServer:
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(
-        self, service: str, access_key: str | None = None, secret_key: str | None = None
+        self,
+        service: str,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        endpoint_url: str | None = None,
+        config: Config | None = None,
     ) -> Any:
-        """A boto3 client for this server, as the admin unless another key is given."""
+        """A boto3 client for this server, as the admin unless another key is given; at
+        `endpoint_url` when it is reached another way (through the WAN proxy)."""
         return boto3.client(
             service,
-            endpoint_url=self.endpoint,
+            endpoint_url=endpoint_url or self.endpoint,
             region_name=self.region,
             aws_access_key_id=access_key or self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
+            config=config,
         )
 
     def stop(self) -> None:

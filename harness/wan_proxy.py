@@ -335,6 +335,14 @@ class WanProxy:
         stats: dict[str, object] = json.loads(self._call("GET", "/stats"))
         return stats
 
+    def counts(self) -> tuple[int, dict[str, int]]:
+        """The requests since the last reset, and how many of each kind (one read, so the two
+        agree)."""
+        stats = self.stats()
+        kinds = stats["byKind"]
+        assert isinstance(kinds, dict)
+        return int(str(stats["requests"])), {str(k): int(v) for k, v in kinds.items()}
+
     def log(self) -> list[str]:
         """The requests since the last reset, in order: `KIND TARGET` each."""
         lines: list[str] = json.loads(self._call("GET", "/log"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.e2b_sandbox import KEY_HUNT, in_container, start_as_e2b_does
+from harness.e2b_sandbox import KEY_HUNT, MOUNT_PROGRAM, in_container, start_as_e2b_does
 from harness.moto_server import MotoServer
 from harness.podman import (
     BuildResult,
@@ -252,7 +252,7 @@ def test_the_servers_run_as_the_sandbox_user_who_cannot_reach_the_key(
     published = in_container(
         container,
         "mkdir -p /tmp/out/a && echo one > /tmp/out/a/1.txt && echo two > /tmp/out/2.txt && "
-        f"python3 /usr/lib/e2b-sandbox/s3mount.pyz publish /tmp/out {MOUNT_DIR}/results",
+        f"{MOUNT_PROGRAM} publish /tmp/out {MOUNT_DIR}/results",
         "1000",
     )
     assert "published 2 of 2 files" in published and image.secret not in published

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from harness.bucket_mounts import ProgramMount, program_mount, wait_for
-from harness.e2b_sandbox import PodmanSandbox, in_container, start_as_e2b_does
+from harness.e2b_sandbox import MOUNT_PROGRAM, PodmanSandbox, in_container, start_as_e2b_does
 from harness.moto_server import MotoServer
 from harness.podman import build_image, ensure_standin_base, image_history, podman, stack_build_args
 from sandbox_storage.attach import CREDENTIALS_FILE, AttachError, StorageConfig, attach, detach
@@ -199,7 +199,7 @@ def test_agent_code_cannot_reach_the_session_or_widen_its_view(world: World) -> 
     attempts = [
         f"printf 'S3_KEY_PREFIX=\"sandboxes/{world.b.sandbox_id}/\"\\n' > /tmp/mine.env"
         " && /root/.jupyter/start-up.sh --attach /tmp/mine.env",
-        "python3 /usr/lib/e2b-sandbox/s3mount.pyz mount --env-file /etc/e2b-sandbox/sandbox.env",
+        f"{MOUNT_PROGRAM} mount --env-file /etc/e2b-sandbox/sandbox.env",
         f"fusermount -u {MOUNT_DIR}",
         f"fusermount3 -u -z {MOUNT_DIR}",
         f"umount -l {MOUNT_DIR}",
@@ -260,7 +260,7 @@ def test_the_agent_publishes_a_tree_into_its_own_prefix_without_a_credential(
     built = as_agent(
         world.a,
         "mkdir -p /tmp/outputs/run && for n in $(seq 1 50); do echo $n > /tmp/outputs/run/$n.txt;"
-        " done && python3 /usr/lib/e2b-sandbox/s3mount.pyz publish /tmp/outputs "
+        f" done && {MOUNT_PROGRAM} publish /tmp/outputs "
         f"{MOUNT_DIR}/published",
     )
     assert built.returncode == 0, built.stdout + built.stderr

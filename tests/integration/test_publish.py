@@ -23,7 +23,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from harness.bucket_mounts import SANDBOX_UID, Host, ProgramMount, program_mount, wait_for
+from harness.bucket_mounts import (
+    AS_SANDBOX_USER,
+    SANDBOX_UID,
+    Host,
+    ProgramMount,
+    program_mount,
+    wait_for,
+)
 from harness.moto_server import MotoServer
 from harness.paths import mount_program
 from s3mount.publisher import NO_DESCRIPTOR
@@ -131,10 +138,9 @@ def test_the_caller_never_holds_a_credential(mounted: ProgramMount, tree: Path) 
     done = mounted.publish_as_user(tree, mounted.dir / "r")
     assert done.returncode == 0, done.stderr
     assert "publisher-secret-x1" not in done.stdout + done.stderr
-    as_user = ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
     arguments = [str(mount_program()), str(mounted.run_dir), str(tree / "d00" / "f000.txt")]
     looked = subprocess.run(
-        [*as_user, "/usr/bin/python3", "-c", WHAT_THE_CALLER_SEES, *arguments],
+        [*AS_SANDBOX_USER, "/usr/bin/python3", "-c", WHAT_THE_CALLER_SEES, *arguments],
         env={"PATH": mounted.env["PATH"]}, capture_output=True, timeout=60, check=False,
     )  # fmt: skip
     assert looked.returncode == 0, looked.stderr
@@ -199,31 +205,18 @@ def test_a_publisher_out_of_descriptors_reports_the_files_and_never_hangs(
     assert "of 300 files" in done.stdout
 
 
-def publish_as(
-    mount: ProgramMount, uid: int, source: Path, destination: str
-) -> subprocess.CompletedProcess[str]:
-    """`s3mount publish` as `uid`, by this machine's python (the publisher's socket and the
-    status file are the same files from outside a chroot)."""
-    as_uid = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-    return subprocess.run(
-        [*as_uid, "/usr/bin/python3", str(mount_program()), "publish", str(source), destination],
-        env={"PATH": mount.env["PATH"], "S3_MOUNT_RUN_DIR": str(mount.run_dir)},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-
-
 def test_only_root_and_the_mounts_own_user_may_publish(
     mounted: ProgramMount, tree: Path, moto_server: MotoServer, bucket: str
 ) -> None:
-    destination = f"{mounted.env['S3_MOUNT_DIR']}/theirs"
-    other = publish_as(mounted, SANDBOX_UID + 1, tree, destination)
+    destination = mounted.dir / "theirs"
+    other = mounted.publish_as_user(tree, destination, uid=SANDBOX_UID + 1)
     assert other.returncode == 2
     refused = (
         f"uid {SANDBOX_UID + 1} may not publish to this mount: only root and uid {SANDBOX_UID}"
     )
     assert refused in other.stderr and "Traceback" not in other.stderr
     assert keys(moto_server, bucket, "theirs/") == {}
-    assert publish_as(mounted, 0, tree, destination).returncode == 0
+    assert mounted.publish_as_user(tree, destination, uid=0).returncode == 0
 
 
 def test_a_read_only_mount_offers_no_publish_and_says_why(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.e2b_sandbox import E2B_FINALIZE, FAKE_SERVERS, in_container
+from harness.e2b_sandbox import E2B_FINALIZE, FAKE_SERVERS, MOUNT_PROGRAM, in_container
 from harness.moto_server import MotoServer
 from harness.podman import build_image, ensure_standin_base, podman, remove_image, stack_build_args
 from s3mount.contract import START_SCRIPT
@@ -23,7 +23,6 @@ from s3mount.contract import START_SCRIPT
 pytestmark = [pytest.mark.podman, pytest.mark.fuse, pytest.mark.timeout(900)]
 
 MOUNT_DIR = "/opt/sentient"
-MOUNT_PROGRAM = "python3 /usr/lib/e2b-sandbox/s3mount.pyz"
 SETTINGS = "--env-file /etc/e2b-sandbox/sandbox.env --env-file /etc/e2b-sandbox/credentials.env"
 FUSE = ("--device", "/dev/fuse", "--cap-add", "SYS_ADMIN")
 # Every form of a sudo rule that names the sandbox user without starting with its name.
