@@ -62,6 +62,12 @@ def render_dotenv(outputs: Mapping[str, object], stack: str) -> str:
     )
 
 
+# The backend's attach: its own package, the policies it asks STS for, and the mount's contract.
+SANDBOX_STORAGE_PACKAGES = tuple(
+    build.PACKAGE_DIR.parent / name for name in ("sandbox_storage", "program", "s3mount")
+)
+
+
 def zipapp(name: str, packages: tuple[Path, ...] = (build.PACKAGE_DIR,)) -> bytes:
     """A zipapp as it ships, built from this checkout's packages."""
     with tempfile.TemporaryDirectory(prefix="bundle-") as directory:
@@ -79,7 +85,7 @@ def backend_files(
         (OVERRIDE_FILE_NAME, files["composeOverride"], 0o644),
         (UNIT_FILE_NAME, files["hostMountUnit"], 0o644),
         (MOUNT_PROGRAM_NAME, zipapp(MOUNT_PROGRAM_NAME), 0o755),
-        (SANDBOX_STORAGE_NAME, zipapp(SANDBOX_STORAGE_NAME, build.SANDBOX_STORAGE), 0o644),
+        (SANDBOX_STORAGE_NAME, zipapp(SANDBOX_STORAGE_NAME, SANDBOX_STORAGE_PACKAGES), 0o644),
     ]
     if with_key:
         contents.append((ENV_FILE_NAME, render_dotenv(outputs, stack), 0o600))

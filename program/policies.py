@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3mount import contract
-from s3mount.contract import FEDERATED_NAME_PREFIX
 
 PolicyDocument = dict[str, Any]
 
@@ -44,7 +43,18 @@ def _document(*statements: dict[str, Any]) -> PolicyDocument:
 
 def federated_users_arn(account_id: str, partition: str = "aws") -> str:
     """The federated users the identity may issue credentials for: the attached sandboxes'."""
-    return f"arn:{partition}:sts::{account_id}:federated-user/{FEDERATED_NAME_PREFIX}*"
+    return f"arn:{partition}:sts::{account_id}:federated-user/{contract.FEDERATED_NAME_PREFIX}*"
+
+
+def _prefix_patterns(prefixes: Sequence[str]) -> list[str]:
+    """What `s3:prefix` may be to list these folders: each folder (its marker) and below it."""
+    return [pattern for prefix in prefixes for pattern in (prefix, f"{prefix}*")]
+
+
+def _object_arns(bucket_arn: str, prefixes: Sequence[str]) -> str | list[str]:
+    """The objects under these prefixes: one ARN as a string, several as a list."""
+    arns = [f"{bucket_arn}/{prefix}*" for prefix in prefixes]
+    return arns[0] if len(arns) == 1 else arns
 
 
 def sandbox_access_policy(
@@ -65,10 +75,8 @@ def sandbox_access_policy(
         "Resource": bucket_arn,
     }
     if key_prefixes:
-        patterns = [pattern for prefix in key_prefixes for pattern in (prefix, f"{prefix}*")]
-        list_statement["Condition"] = {"StringLike": {"s3:prefix": patterns}}
-    object_resources = [f"{bucket_arn}/{prefix}*" for prefix in key_prefixes] or [f"{bucket_arn}/*"]
-    objects = object_resources if len(object_resources) > 1 else object_resources[0]
+        list_statement["Condition"] = {"StringLike": {"s3:prefix": _prefix_patterns(key_prefixes)}}
+    objects = _object_arns(bucket_arn, key_prefixes or [""])
     statements = [
         {
             "Sid": "LocateTheBucket",
@@ -193,12 +201,7 @@ def ecr_lifecycle_policy(keep_images: int) -> PolicyDocument:
 # folders; that condition is checked here against AWS's documentation only (moto evaluates none).
 SESSION_POLICY_MAX = 2048
 SESSION_READ_ACTIONS = ("s3:GetObject",)
-SESSION_WRITE_ACTIONS = (
-    "s3:PutObject",
-    "s3:DeleteObject",
-    "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
-)
+SESSION_WRITE_ACTIONS = (PUT_ACTION, *OBJECT_ACTIONS[1:])
 
 
 class SessionPolicyError(ValueError):
@@ -214,7 +217,7 @@ def session_policy(
     kms_key_arn: str | None = None,
     region: str | None = None,
     partition: str = "aws",
-) -> dict[str, Any]:
+) -> PolicyDocument:
     """The policy document for a session limited to `prefix` (ending in '/')."""
     for candidate in (prefix, *read_prefixes):
         problem = contract.key_prefix_problem(candidate)
@@ -222,27 +225,17 @@ def session_policy(
             raise SessionPolicyError(f"{candidate!r} must be {problem}")
     bucket_arn = f"arn:{partition}:s3:::{bucket}"
     readable = [prefix, *read_prefixes]
-
-    def objects(prefixes: Sequence[str]) -> str | list[str]:
-        arns = [f"{bucket_arn}/{p}*" for p in prefixes]
-        return arns[0] if len(arns) == 1 else arns
-
     statements: list[dict[str, Any]] = [
         {
-            "Sid": "ListOnlyTheseFolders",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": bucket_arn,
-            # The folder and what is under it: `prefix` for its marker, `prefix*` below it.
-            "Condition": {"StringLike": {"s3:prefix": [q for p in readable for q in (p, f"{p}*")]}},
+            **_allow("ListOnlyTheseFolders", LIST_ACTION, bucket_arn),
+            "Condition": {"StringLike": {"s3:prefix": _prefix_patterns(readable)}},
         },
-        _allow("LocateTheBucket", "s3:GetBucketLocation", bucket_arn),
-        _allow("ReadTheseFolders", list(SESSION_READ_ACTIONS), objects(readable)),
+        _allow("LocateTheBucket", BUCKET_ACTIONS[0], bucket_arn),
+        _allow("ReadTheseFolders", list(SESSION_READ_ACTIONS), _object_arns(bucket_arn, readable)),
     ]
     if not read_only:
-        statements.append(
-            _allow("WriteTheOwnFolder", list(SESSION_WRITE_ACTIONS), objects([prefix]))
-        )
+        writable = _object_arns(bucket_arn, [prefix])
+        statements.append(_allow("WriteTheOwnFolder", list(SESSION_WRITE_ACTIONS), writable))
     if kms_key_arn is not None:
         if region is None:
             raise SessionPolicyError("a region is needed with a KMS key: it is used through S3")

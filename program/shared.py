@@ -3,8 +3,9 @@ which channel it travels and who receives it.
 
 Two channels, so that no value travels twice and none shadows another:
 - settings (not secret): the bucket, its region, the mount dir, the endpoint, the freshness bound,
-  the E2B template. The image bakes them in /etc/e2b-sandbox/sandbox.env (world-readable); the
-  backend's compose override sets them in `environment:`; the host mount's unit as Environment=.
+  the E2B template, and how sandboxes get their storage (the mode, the prefix root, the KMS key).
+  The image bakes them in /etc/e2b-sandbox/sandbox.env (world-readable); the backend's compose
+  override sets them in `environment:`; the host mount's unit as Environment=.
 - credentials: the key pair. The image bakes it in a root-only file; the backend gets it in
   e2b-s3.env (0600, next to its compose file); Secrets Manager holds it as JSON.
 

@@ -1,5 +1,5 @@
 """Builds this package as the one executable file it ships as: a zipapp, the standard library's;
-and the backend's sandbox_storage, which carries this package for its contract, the same way.
+and any other packages the same way (the backend's sandbox_storage carries this one).
 
     python3 -m s3mount.build OUTPUT      # e.g. the image's /usr/lib/e2b-sandbox/s3mount.pyz
 
@@ -17,10 +17,6 @@ import zipapp
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# The backend's attach: its own package, the policies it asks STS for, and this one's contract.
-SANDBOX_STORAGE = tuple(
-    PACKAGE_DIR.parent / name for name in ("sandbox_storage", "program", "s3mount")
-)
 INTERPRETER = "/usr/bin/env python3"
 # Zip archives cannot date a file before 1980; a day later keeps every time zone inside it.
 _FIXED_MTIME = 315_619_200

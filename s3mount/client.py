@@ -123,9 +123,11 @@ def client_environment(s: MountSettings) -> dict[str, str]:
     }
 
 
+# S3's error codes for a session whose credentials expired.
+EXPIRED_CODES = r"ExpiredToken|TokenRefreshRequired"
+EXPIRED = "the credentials expired{expiry}: attach the sandbox again"
 _EXPLANATIONS = (
-    (r"ExpiredToken|TokenRefreshRequired|token has expired|RequestExpired",
-     "the credentials expired{expiry}: attach the sandbox again"),
+    (rf"{EXPIRED_CODES}|token has expired|RequestExpired", EXPIRED),
     (r"SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|invalid credentials|Forbidden|"
      r"\b403\b", "the endpoint rejected the credentials (access denied)"),
     (r"NoSuchBucket|bucket not found|\b404\b", "bucket {bucket} does not exist"),
@@ -156,9 +158,19 @@ def explain(
 ) -> str:
     """A person-readable reason from the client's error lines (which never hold the secret)."""
     text = "\n".join(errors)
-    expiry = f" (at {expires_at})" if expires_at else ""
     for pattern, reason in _EXPLANATIONS:
         if re.search(pattern, text, re.IGNORECASE):
-            return reason.format(bucket=bucket, endpoint=endpoint or "default", expiry=expiry)
+            return reason.format(
+                bucket=bucket, endpoint=endpoint or "default", expiry=_at(expires_at)
+            )
     last = errors[-1][:200] if errors else ""
     return f"{fallback} ({last})" if last else fallback
+
+
+def expired_reason(expires_at: str) -> str:
+    """Why nothing through the mount can succeed once its session's credentials expired."""
+    return EXPIRED.format(expiry=_at(expires_at))
+
+
+def _at(expires_at: str) -> str:
+    return f" (at {expires_at})" if expires_at else ""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from s3mount.client import (
     CLIENT,
+    EXPIRED_CODES,
     client_environment,
     error_lines,
     explain,
@@ -144,7 +145,7 @@ def prepare_prefix(s: MountSettings) -> None:
         made = ensure_directory_marker(s.bucket, s.key_prefix, s.region, s.endpoint, credentials)
     except S3Error as refused:
         reason = str(refused)
-        if re.search(r"ExpiredToken|TokenRefreshRequired", reason):
+        if re.search(EXPIRED_CODES, reason):
             reason = f"the credentials expired ({reason})"
         elif refused.status == 0:
             reason = f"could not reach the endpoint {s.endpoint or 'of AWS'} ({reason})"

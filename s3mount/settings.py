@@ -191,7 +191,7 @@ def load_mount_settings(raw: Mapping[str, str], needs: Needs = Needs.EVERYTHING)
     expires_at = values.get(contract.CREDENTIALS_EXPIRE_AT, "")
     check(
         contract.CREDENTIALS_EXPIRE_AT,
-        _moment(expires_at) is not None,
+        parse_moment(expires_at) is not None,
         "a time in ISO 8601 with its zone, such as 2026-12-01T18:00:00Z",
         required=False,
     )
@@ -239,7 +239,7 @@ def load_mount_settings(raw: Mapping[str, str], needs: Needs = Needs.EVERYTHING)
     )
 
 
-def _moment(text: str) -> datetime.datetime | None:
+def parse_moment(text: str) -> datetime.datetime | None:
     """An ISO 8601 time with a zone, or None."""
     try:
         moment = datetime.datetime.fromisoformat(text)

@@ -29,6 +29,11 @@ def log(message: str) -> None:
     print(f"{stamp} [s3mount] {message}", file=sys.stderr, flush=True)
 
 
+def utc_stamp() -> str:
+    """Now, as the status file's times are written: UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def write_atomically(path: Path, content: str | bytes, mode: int) -> None:
     """A temporary file in the same directory, then rename(2): readers never see half a file,
     and a symlink planted at `path` is replaced, never followed."""
@@ -63,7 +68,7 @@ class StatusFile:
         return status if isinstance(status, dict) else {}
 
     def write(self, status: Mapping[str, object]) -> None:
-        document = {**status, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        document = {**status, "updated": utc_stamp()}
         try:
             write_atomically(self.path, json.dumps(document) + "\n", 0o644)
         except OSError as failure:

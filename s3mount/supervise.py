@@ -14,13 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-from s3mount.client import CLIENT, error_lines, explain
+from s3mount.client import CLIENT, error_lines, expired_reason, explain
 from s3mount.mounting import stop_on_request
 from s3mount.mountpoint import unmount
 from s3mount.processes import alive, client_pid
 from s3mount.publish import socket_path
-from s3mount.settings import MountSettings
-from s3mount.status import StatusFile, exclusive, log
+from s3mount.settings import MountSettings, parse_moment
+from s3mount.status import StatusFile, exclusive, log, utc_stamp
 
 
 def notify_systemd(message: str) -> None:
@@ -36,13 +36,8 @@ def notify_systemd(message: str) -> None:
 
 def expired(expires_at: str) -> bool:
     """The session's credentials expired (never, for a long-lived key)."""
-    if not expires_at:
-        return False
-    try:
-        moment = datetime.datetime.fromisoformat(expires_at)
-    except ValueError:
-        return False
-    return moment <= datetime.datetime.now(datetime.UTC)
+    moment = parse_moment(expires_at)
+    return moment is not None and moment <= datetime.datetime.now(datetime.UTC)
 
 
 def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int:
@@ -96,13 +91,13 @@ def supervise(status: StatusFile, client: subprocess.Popen[bytes] | None) -> int
             reason = explain(
                 errors, str(current.get("bucket")), endpoint, "an operation failed", expires_at
             )
-            status.update(lastError=reason, lastErrorAt=time.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            status.update(lastError=reason, lastErrorAt=utc_stamp())
         elif expired(expires_at) and not current.get("expired"):
             # Said before the first write fails: nothing through the mount can succeed now.
             status.update(
                 expired=True,
-                lastError=f"the credentials expired (at {expires_at}): attach the sandbox again",
-                lastErrorAt=time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                lastError=expired_reason(expires_at),
+                lastErrorAt=utc_stamp(),
             )
         time.sleep(0.5)
     notify_systemd("STOPPING=1")

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from program.policies import SessionPolicyError, session_policy
+from program.policies import SessionPolicyError
 from sandbox_storage.attach import AttachError, StorageConfig, attach, detach
 
 
@@ -64,14 +64,7 @@ def run(args: argparse.Namespace, connect: Callable[[str], Any]) -> str:
     config = StorageConfig.from_environ()
     if args.command == "policy":
         prefix = config.prefix_of(args.sandbox_id)
-        document = session_policy(
-            config.bucket,
-            prefix,
-            read_only=args.read_only,
-            read_prefixes=args.read_prefix,
-            kms_key_arn=config.kms_key_arn or None,
-            region=config.region,
-        )
+        document = config.session_policy(prefix, args.read_only, args.read_prefix)
         return json.dumps(document, indent=2) + "\n"
     sandbox = connect(args.sandbox_id)
     if args.command == "detach":

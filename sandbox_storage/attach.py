@@ -66,6 +66,10 @@ class SandboxLike(Protocol):
     def commands(self) -> _Commands: ...
 
 
+# The stack's default (Pulumi.yaml's sandboxPrefixRoot), for an override that does not name one.
+DEFAULT_PREFIX_ROOT = "sandboxes/"
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     """What the backend knows of the stack's storage: its compose override's environment."""
@@ -73,9 +77,7 @@ class StorageConfig:
     bucket: str
     region: str
     storage: str = contract.SHARED_STORAGE
-    prefix_root: str = "sandboxes/"
-    endpoint: str = ""
-    """The S3 endpoint for the backend's own S3 calls, if not AWS (the sandbox has its own)."""
+    prefix_root: str = DEFAULT_PREFIX_ROOT
     sts_endpoint: str = ""
     """Where GetFederationToken goes, if not AWS's STS (boto3's AWS_ENDPOINT_URL_STS)."""
     kms_key_arn: str = ""
@@ -94,8 +96,7 @@ class StorageConfig:
             bucket=environ[contract.BUCKET_NAME],
             region=environ[contract.REGION],
             storage=environ.get(contract.SANDBOX_STORAGE) or contract.SHARED_STORAGE,
-            prefix_root=environ.get(contract.SANDBOX_PREFIX_ROOT) or "sandboxes/",
-            endpoint=environ.get(contract.ENDPOINT_URL, ""),
+            prefix_root=environ.get(contract.SANDBOX_PREFIX_ROOT) or DEFAULT_PREFIX_ROOT,
             sts_endpoint=environ.get("AWS_ENDPOINT_URL_STS", ""),
             kms_key_arn=environ.get(contract.KMS_KEY_ARN, ""),
         )
@@ -106,6 +107,19 @@ class StorageConfig:
         if problem is not None:
             raise AttachError(f"sandbox id {sandbox_id!r} makes no key prefix: {problem}")
         return prefix
+
+    def session_policy(
+        self, prefix: str, read_only: bool, read_prefixes: Sequence[str]
+    ) -> dict[str, Any]:
+        """What a session for `prefix` may do: the document attach asks STS for."""
+        return session_policy(
+            self.bucket,
+            prefix,
+            read_only=read_only,
+            read_prefixes=read_prefixes,
+            kms_key_arn=self.kms_key_arn or None,
+            region=self.region,
+        )
 
 
 @dataclass(frozen=True)
@@ -249,14 +263,7 @@ def attach(
             f"{config.storage}): there is nothing to attach; set sandboxStorage: per-sandbox"
         )
     prefix = config.prefix_of(sandbox.sandbox_id)
-    policy = session_policy(
-        config.bucket,
-        prefix,
-        read_only=read_only,
-        read_prefixes=read_prefixes,
-        kms_key_arn=config.kms_key_arn or None,
-        region=config.region,
-    )
+    policy = config.session_policy(prefix, read_only, read_prefixes)
     seconds = lifetime_seconds(sandbox, valid_for)
     credentials = issue_credentials(
         config, federated_name(sandbox.sandbox_id), policy, seconds, sts
@@ -270,8 +277,8 @@ def attach(
     code, stdout, stderr = _run(sandbox, f"chmod 0600 {CREDENTIALS_FILE} && {attach_command}")
     status = _status(stdout)
     if code != 0 or status.get("ok") is not True:
-        reason = status.get("error") or stderr.strip().splitlines()[-1:] or [f"exit {code}"]
-        raise AttachError(f"sandbox {sandbox.sandbox_id} is not attached: {_text(reason)}")
+        reason = status.get("error") or (stderr.strip().splitlines() or [f"exit {code}"])[-1]
+        raise AttachError(f"sandbox {sandbox.sandbox_id} is not attached: {reason}")
     return Attachment(sandbox.sandbox_id, prefix, read_only, credentials.expires_at, status)
 
 
@@ -283,7 +290,3 @@ def detach(sandbox: SandboxLike) -> dict[str, Any]:
     if code != 0:
         raise AttachError(f"sandbox {sandbox.sandbox_id} is not detached: {stderr.strip()}")
     return _status(stdout)
-
-
-def _text(reason: object) -> str:
-    return reason[0] if isinstance(reason, list) and reason else str(reason)

@@ -81,13 +81,12 @@ mount_bucket() {
 
 # The backend's attach and detach (per-sandbox storage): FILE is root's alone, 0600.
 attach() {
-  local name="$1" file="$2" status=0
+  local name="$1" file="$2"
   if [ ! -f "$file" ] || [ "$(stat -c '%u %a' "$file")" != "0 600" ]; then
     log "attach: $file must be a file of root's, mode 0600"
     return 2
   fi
-  mount_program mount "$name" --env-file "$file" --print-status || status=$?
-  return "$status"
+  mount_program mount "$name" --env-file "$file" --print-status
 }
 
 detach() {

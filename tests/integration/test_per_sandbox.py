@@ -90,7 +90,7 @@ def world(moto_server: MotoServer) -> Iterator[World]:
     sts = moto_server.client("sts", long_lived["accessKeyId"], long_lived["secretAccessKey"])
     config = StorageConfig(
         bucket=bucket, region=moto_server.region, storage="per-sandbox",
-        endpoint=moto_server.endpoint, sts_endpoint=moto_server.endpoint,
+        sts_endpoint=moto_server.endpoint,
     )  # fmt: skip
     try:
         yield World(bucket, built.image_id, a, b, config, sts,
