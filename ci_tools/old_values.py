@@ -52,9 +52,11 @@ def old_values_next_to_secret(text: str) -> list[str]:
     for arrow in _ARROW_TO_SECRET.finditer(text):
         colon = _colon_before(text, arrow.start(), floor)
         floor = arrow.end()
-        old = "" if colon is None else text[colon + 1 : arrow.start()].strip().strip('"')
+        if colon is None:
+            continue
+        old = text[colon + 1 : arrow.start()].strip().strip('"')
         if old and old != _HIDDEN:
-            at = lines.at(colon or 0)
+            at = lines.at(colon)
             findings.append(f"line {at}: the old value of a property that is now secret")
     removed: dict[str, tuple[int, str]] = {}
     for number, text_line in enumerate(text.split("\n"), start=1):

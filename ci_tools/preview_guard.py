@@ -25,10 +25,8 @@ reads the secrets through the Pulumi CLI (or saved copies: --input, --state, --c
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,13 +34,19 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 from ci_tools.old_values import old_values_next_to_secret
-from ci_tools.preview_views import TooMuchToDecodeError, strip_colour, views_of
+from ci_tools.preview_views import (
+    TooMuchToDecodeError,
+    strip_colour,
+    views_of,
+    without_whitespace,
+)
 from ci_tools.stack_secrets import MIN_LENGTH, KnownSecret, read_known_secrets
 from program.output_reader import (
     OutputsError,
     add_source_arguments,
     add_state_and_config_arguments,
     run_tool,
+    tool_parser,
 )
 
 # This many characters in a row of a secret are a leak: enough to be no accident, and what a
@@ -54,10 +58,6 @@ _GRAM = 8
 # A base64 run shorter than this is too likely to occur by chance in unrelated text.
 _MIN_ENCODED = 12
 _FINDINGS_SHOWN = 50  # a preview that leaks on every line needs no list of every line
-
-
-def _without_whitespace(text: str) -> str:
-    return re.sub(r"\s+", "", text)
 
 
 def base64_cores(value: bytes) -> set[str]:
@@ -80,7 +80,7 @@ def secret_forms(secret: str) -> set[str]:
     raw = secret.encode()
     forms = {raw.hex(), raw.hex().upper(), quote(secret, safe=""), quote_plus(secret)}
     forms |= base64_cores(raw)
-    return {_without_whitespace(form) for form in forms if len(form) >= len(secret)}
+    return {without_whitespace(form) for form in forms if len(form) >= len(secret)}
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def _patterns(secrets: Sequence[KnownSecret]) -> list[_Pattern]:
     patterns: dict[str, _Pattern] = {}
 
     def add(value: str, label: str, partial: bool) -> None:
-        for own in {value, _without_whitespace(value)}:
+        for own in {value, without_whitespace(value)}:
             if len(own) >= MIN_LENGTH:  # `a b c d` without its spaces is no secret
                 patterns.setdefault(own, _Pattern(own, label, False, partial and len(own) > WINDOW))
         for form in secret_forms(value):
@@ -232,10 +232,7 @@ def verdict(preview: str, secrets: Sequence[KnownSecret], stack: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python3 -m ci_tools.preview_guard",
-        description="Fail if a saved `pulumi preview --diff` shows a secret of the stack.",
-    )
+    parser = tool_parser("ci_tools.preview_guard", __doc__)
     add_source_arguments(parser)
     add_state_and_config_arguments(parser)
     parser.add_argument("preview", type=Path, help="the saved preview")

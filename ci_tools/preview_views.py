@@ -57,6 +57,11 @@ class View:
         return self.first_line + max(bisect_right(self.line_starts, offset) - 1, 0)
 
 
+def without_whitespace(text: str) -> str:
+    """The text with every space, tab and line break taken out."""
+    return _WHITESPACE.sub("", text)
+
+
 def strip_colour(text: str) -> str:
     return _ANSI.sub("", text)
 
@@ -72,7 +77,7 @@ def _json_unescape(text: str) -> str:
 
 def _joined(line: str) -> str:
     # The pattern matches (maybe nothing) at the line's start, so its first match is the lead.
-    return _WHITESPACE.sub("", _LINE_DECORATION.sub("", line, count=1))
+    return without_whitespace(_LINE_DECORATION.sub("", line, count=1))
 
 
 def _view(lines: list[str], separator: str, first_line: int, how: str) -> View:

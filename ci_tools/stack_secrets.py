@@ -24,7 +24,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from program.output_reader import CONFIG, STATE, OutputsError, read_document, read_outputs
+from program.output_reader import (
+    CONFIG,
+    OUTPUTS,
+    STATE,
+    OutputsError,
+    read_document,
+    read_outputs,
+)
 from program.outputs import SECRET_OUTPUTS
 
 SECRET_SIGNATURE = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
@@ -125,7 +132,7 @@ def _state_secrets(state: Mapping[str, object]) -> tuple[list[tuple[str, object]
             if not isinstance(node.get("plaintext"), str):
                 raise OutputsError(
                     f"the stack state holds a secret still encrypted ({where}, {path}): "
-                    "export it with `pulumi stack export --show-secrets`"
+                    f"export it with `{STATE.cli()}`"
                 )
             try:
                 value: object = json.loads(node["plaintext"])
@@ -205,11 +212,8 @@ def read_known_secrets(
     environ: Mapping[str, str],
 ) -> list[KnownSecret]:
     """Every secret of the stack: each source a saved file, stdin (`-`) or the CLI (None)."""
-    from_stdin = [
-        option
-        for option, source in (("--input", outputs), ("--state", state), ("--config", config))
-        if source == "-"
-    ]
+    sources = ((OUTPUTS, outputs), (STATE, state), (CONFIG, config))
+    from_stdin = [document.option for document, source in sources if source == "-"]
     if len(from_stdin) > 1:
         raise OutputsError(
             f"{' and '.join(from_stdin)} cannot both read stdin ('-'): save all but one to a file"

@@ -4,13 +4,13 @@ package, wherever Python runs."""
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 from harness.paths import REPO_ROOT
+from tests.support.imports import absolute_imports
 
 INTEGRATION_ONLY = ("moto", "boto3", "botocore")
 # The one harness module unit tests may use: where things are, and the zipapp built from s3mount.
@@ -35,14 +35,7 @@ def test_every_unit_test_module_imports_without_moto_or_boto3() -> None:
 
 
 def _project_imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return {n for n in names if n.split(".")[0] in {"harness", "tests"}}
+    return {n for n in absolute_imports(path) if n.split(".")[0] in {"harness", "tests"}}
 
 
 def _module_file(name: str) -> Path | None:

@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from harness.paths import REPO_ROOT
+from tests.support.fake_pulumi import FakePulumi
 from tests.support.sample_outputs import GREEN_SECRET, HELD_SECRETS, SECRET
-from tests.unit.ci_tools.fake_pulumi import FakePulumi
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"

@@ -74,7 +74,8 @@ def _resource(parent: str, kind: str, name: str, **sections: object) -> dict[str
 
 
 _CREDENTIALS = "e2b-sandbox:credentials:SandboxCredentials"
-_BUILD_ARGS = f'AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE"\nAWS_SECRET_ACCESS_KEY="{SECRET}"\n'
+# The key pair as the image's build arg carries it (dotenv lines).
+BUILD_ARGS = f'AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE"\nAWS_SECRET_ACCESS_KEY="{SECRET}"\n'
 # `pulumi stack export --show-secrets` of a stack during a rotation (blue active, green added).
 STACK_STATE: dict[str, object] = {
     "version": 3,
@@ -127,7 +128,7 @@ STACK_STATE: dict[str, object] = {
                 "docker:index/image:Image",
                 "sandbox-image",
                 inputs={
-                    "build": {"args": {"SANDBOX_CREDENTIALS": secret_value(_BUILD_ARGS)}},
+                    "build": {"args": {"SANDBOX_CREDENTIALS": secret_value(BUILD_ARGS)}},
                     "registry": secret_value(
                         {
                             "server": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",

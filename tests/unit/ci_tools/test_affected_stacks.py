@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ci_tools.affected_stacks import affected_stacks
+from tests.support.imports import absolute_imports
 
 ALL = ["dev", "staging", "prod"]
 
@@ -72,8 +72,7 @@ def test_command_reads_git_diff_lines_and_prints_a_json_matrix(repo_root: Path) 
 
 def _backend_host_imports(module: str, repo_root: Path) -> set[str]:
     """The backend_host modules `module` imports, and theirs."""
-    tree = ast.parse((repo_root / "backend_host" / f"{module}.py").read_text())
-    modules = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    modules = absolute_imports(repo_root / "backend_host" / f"{module}.py")
     direct = {m.removeprefix("backend_host.") for m in modules if m.startswith("backend_host.")}
     return direct.union(*(_backend_host_imports(name, repo_root) for name in direct))
 

@@ -17,7 +17,9 @@ import pytest
 
 from ci_tools.preview_guard import base64_cores, find_revealed_secrets, main
 from ci_tools.stack_secrets import JOB_CREDENTIALS, KnownSecret
+from tests.support.fake_pulumi import FakePulumi
 from tests.support.sample_outputs import (
+    BUILD_ARGS,
     E2B_API_KEY,
     GREEN_KEY_ID,
     GREEN_SECRET,
@@ -28,7 +30,6 @@ from tests.support.sample_outputs import (
     STACK_OUTPUTS,
     STACK_STATE,
 )
-from tests.unit.ci_tools.fake_pulumi import FakePulumi
 
 SECRETS = [KnownSecret("stack output secretAccessKey", SECRET)]
 RED, GREEN, RESET = "\x1b[31m", "\x1b[32m", "\x1b[0m"
@@ -59,7 +60,7 @@ LEAKS = {
     + _wrapped(base64.b64encode(b"k=" + SECRET.encode()).decode(), 16),
 }
 # Forms real tooling produced that passed the guard of issue 11 (issue 21, finding 5).
-_DOTENV = f'AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE"\nAWS_SECRET_ACCESS_KEY="{SECRET}"\n'.encode()
+_DOTENV = BUILD_ARGS.encode()
 
 
 def _b64(data: bytes) -> str:

@@ -12,6 +12,7 @@ from ci_tools.stack_outputs import main
 from ci_tools.stack_secrets import JOB_CREDENTIALS, SECRET_SIGNATURE
 from program.outputs import OUTPUT_NAMES
 from tests.support import tool_runs
+from tests.support.fake_pulumi import FakePulumi
 from tests.support.sample_outputs import (
     GREEN_SECRET,
     HELD_SECRETS,
@@ -21,7 +22,6 @@ from tests.support.sample_outputs import (
     STACK_STATE,
 )
 from tests.support.tool_runs import scratch_dir
-from tests.unit.ci_tools.fake_pulumi import FakePulumi
 
 OUTPUTS = STACK_OUTPUTS
 __all__ = ["scratch_dir"]  # autouse: every test in a scratch directory

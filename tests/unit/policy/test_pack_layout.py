@@ -4,21 +4,12 @@ where the exact pulumi-policy its wire relies on is installed."""
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 import yaml
 
-
-def _imported(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found
+from tests.support.imports import absolute_imports
 
 
 def test_the_pack_imports_nothing_of_the_program(repo_root: Path) -> None:
@@ -27,7 +18,8 @@ def test_the_pack_imports_nothing_of_the_program(repo_root: Path) -> None:
     sources = sorted((repo_root / "policy").rglob("*.py"))
     assert len(sources) >= 5
     for source in sources:
-        assert _imported(source) & program_packages == set(), source
+        imported = {name.split(".")[0] for name in absolute_imports(source)}
+        assert imported & program_packages == set(), source
 
 
 def test_the_pack_runs_in_the_projects_virtualenv_with_its_pinned_sdk(repo_root: Path) -> None:
