@@ -19,10 +19,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.e2b_sandbox import PodmanSandbox, start_as_e2b_does
+from harness.e2b_sandbox import CommandResult, PodmanSandbox, start_as_e2b_does
 from harness.moto_server import MotoServer, start_moto
 from harness.podman import build_image, ensure_standin_base, podman, stack_build_args
 from harness.wan_proxy import WanProxy
@@ -47,30 +48,20 @@ class Phases:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
 
 
-def timed_sandbox(sandbox: PodmanSandbox, phases: Phases) -> Any:
+@dataclass(frozen=True)
+class TimedSandbox(PodmanSandbox):
     """The sandbox, with its calls timed as the phases they are."""
 
-    class Timed:
-        sandbox_id = sandbox.sandbox_id
+    phases: Phases
 
-        @property
-        def files(self) -> Any:
-            return self
+    def write(self, path: str, data: str, user: str = "user") -> None:
+        with self.phases.timing("write the session"):
+            super().write(path, data, user)
 
-        @property
-        def commands(self) -> Any:
-            return self
-
-        def write(self, path: str, data: str, user: str = "user") -> None:
-            with phases.timing("write the session"):
-                sandbox.write(path, data, user)
-
-        def run(self, cmd: str, user: str = "user", timeout: float = 60) -> Any:
-            phase = "mount and check" if "--attach" in cmd else "prepare the directory"
-            with phases.timing(phase):
-                return sandbox.run(cmd, user, timeout)
-
-    return Timed()
+    def run(self, cmd: str, user: str = "user", timeout: float = 60) -> CommandResult:
+        phase = "mount and check" if "--attach" in cmd else "prepare the directory"
+        with self.phases.timing(phase):
+            return super().run(cmd, user, timeout)
 
 
 def timed_sts(sts: Any, phases: Phases) -> Any:
@@ -106,7 +97,9 @@ def sample(
     counted = requests_of(
         proxy,
         lambda: attached.append(
-            attach(timed_sandbox(sandbox, phases), config=config, sts=timed_sts(sts, phases))
+            attach(
+                TimedSandbox(sandbox.container, phases), config=config, sts=timed_sts(sts, phases)
+            )
         ),
     )
     seconds = dict(phases.seconds)  # the phases' own order

@@ -4,13 +4,14 @@ failure (sandbox_storage/__main__.py)."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
 
 from program.policies import packed, session_policy
 from sandbox_storage.__main__ import main
-from tests.unit.sandbox_storage.test_attach import FakeSandbox, FakeSts
+from tests.support.fake_sandbox import FakeSandbox, FakeSts
 
 ENVIRON = {
     "S3_BUCKET_NAME": "b-dev",
@@ -77,15 +78,6 @@ def test_every_failure_is_one_line_naming_the_command_and_the_sandbox(
 def test_without_the_e2b_sdk_attach_says_how_to_get_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_e2b(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "e2b":
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_e2b)
+    monkeypatch.setitem(sys.modules, "e2b", None)  # importing it now fails
     assert main(["attach", "abc"]) == 1
     assert "the e2b package is not installed: pip install e2b" in capsys.readouterr().err
